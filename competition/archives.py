@@ -1,0 +1,94 @@
+"""Stage 1, extract: find the competition archives and unpack them safely, once."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePosixPath
+
+import py7zr
+from tqdm import tqdm
+
+from . import PipelineError
+from .config import Paths
+from .io_utils import atomic_dir
+
+log = logging.getLogger(__name__)
+
+ARCHIVES = ("train.7z", "test.7z", "sample_submission.7z")
+KAGGLE_INPUT = Path("/kaggle/input")
+# What each archive must contribute to the extracted tree.
+EXPECTED_LAYOUT = {
+    "train.7z": "train/audio",
+    "test.7z": "test/audio",
+    "sample_submission.7z": "sample_submission.csv",
+}
+
+
+def find_archives(input_dir: Path, kaggle_input: Path = KAGGLE_INPUT) -> dict[str, Path]:
+    """Return the three archives, from `input_dir` or else from a Kaggle kernel's inputs."""
+    searched = [str(input_dir)]
+    candidates = [Path(input_dir)]
+    if not _has_all(Path(input_dir)) and kaggle_input.is_dir():
+        searched.append(f"{kaggle_input}/**")
+        candidates += sorted(p.parent for p in kaggle_input.rglob("train.7z"))
+    for folder in candidates:
+        if _has_all(folder):
+            return {name: folder / name for name in ARCHIVES}
+    raise PipelineError(
+        f"competition archives not found: expected {', '.join(ARCHIVES)} together in one "
+        f"folder; searched {', '.join(searched)} (pass --input-dir, or --demo for a synthetic competition)"
+    )
+
+
+def _has_all(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ARCHIVES)
+
+
+def archive_fingerprint(archives: dict[str, Path]) -> dict[str, dict[str, int]]:
+    """Size and modification time: cheap, and enough to notice a replaced archive."""
+    fingerprint = {}
+    for name, path in sorted(archives.items()):
+        stat = path.stat()
+        fingerprint[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return fingerprint
+
+
+def check_member_name(archive: Path, name: str) -> None:
+    """Refuse names that would land outside the extraction folder."""
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or (posix.parts and posix.parts[0].endswith(":")) or ".." in posix.parts:
+        raise PipelineError(
+            f"{archive}: member {name!r} would be written outside the extraction folder "
+            "(absolute path or '..'); refusing to extract this archive"
+        )
+
+
+def _check_members(archive: Path, zf: py7zr.SevenZipFile) -> None:
+    for info in zf.list():
+        check_member_name(archive, info.filename)
+        if info.is_symlink:
+            raise PipelineError(
+                f"{archive}: member {info.filename!r} is a symbolic link; the competition "
+                "archives hold none, refusing to extract this archive"
+            )
+
+
+def extract(archives: dict[str, Path], paths: Paths) -> None:
+    """Unpack all archives into a temporary folder, then rename it into place."""
+    with atomic_dir(paths.extract_dir) as temp:
+        for name, archive in tqdm(sorted(archives.items()), desc="extract", unit="archive"):
+            log.info("extracting %s (%.1f MB)", archive, archive.stat().st_size / 1e6)
+            try:
+                with py7zr.SevenZipFile(archive, mode="r") as zf:
+                    _check_members(archive, zf)
+                    zf.extractall(path=temp)
+            except PipelineError:
+                raise
+            except Exception as error:  # py7zr raises many types for damaged archives
+                raise PipelineError(f"{archive}: cannot extract ({type(error).__name__}: {error})") from error
+            expected = temp / EXPECTED_LAYOUT[name]
+            if not expected.exists():
+                found = sorted(p.name for p in temp.iterdir())
+                raise PipelineError(
+                    f"{archive}: expected it to contain {EXPECTED_LAYOUT[name]}, "
+                    f"found top-level entries {found}"
+                )

@@ -1,0 +1,67 @@
+"""One clip: read a WAV file, mix it down, bring it to the working rate and length."""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.io.wavfile
+import scipy.signal
+
+from . import PipelineError
+from .config import AudioConfig
+
+
+class AudioError(PipelineError):
+    """A file that cannot be used as audio; the message names the file."""
+
+
+def read_wav(path: Path) -> tuple[int, np.ndarray]:
+    """Return (sample rate, mono float32 samples in [-1, 1])."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+            rate, data = scipy.io.wavfile.read(path)
+    except (ValueError, EOFError, OSError) as error:
+        raise AudioError(f"{path}: not a readable WAV file ({error})") from error
+    data = _to_float(path, data)
+    if data.ndim == 2:
+        data = data.mean(axis=1, dtype=np.float32)
+    return int(rate), data
+
+
+def _to_float(path: Path, data: np.ndarray) -> np.ndarray:
+    if data.dtype == np.uint8:
+        return (data.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(data.dtype, np.integer):
+        return data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    if np.issubdtype(data.dtype, np.floating):
+        return data.astype(np.float32)
+    raise AudioError(f"{path}: unsupported sample type {data.dtype}")
+
+
+def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """Pad with zeros at the end, or chop the end, to exactly `length` samples."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))
+
+
+def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0) -> np.ndarray:
+    """One clip at audio.sample_rate, exactly one clip long, starting `offset` samples in."""
+    rate, samples = read_wav(path)
+    if rate != audio.sample_rate:
+        divisor = math.gcd(rate, audio.sample_rate)
+        samples = scipy.signal.resample_poly(samples, audio.sample_rate // divisor, rate // divisor)
+    clip = fix_length(samples[offset:], audio.clip_samples) * np.float32(gain)
+    return clip.astype(np.float32, copy=False)
+
+
+def wav_seconds(path: Path) -> float:
+    """Duration, read from the header without loading the samples."""
+    try:
+        rate, data = scipy.io.wavfile.read(path, mmap=True)
+    except (ValueError, EOFError, OSError) as error:
+        raise AudioError(f"{path}: not a readable WAV file ({error})") from error
+    return data.shape[0] / rate

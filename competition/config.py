@@ -1,0 +1,138 @@
+"""Settings, derived audio sizes and where each stage keeps its files."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from . import PipelineError
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Sizes of one clip and its spectrogram, derived once from a few choices."""
+
+    sample_rate: int = 16_000
+    target_rate: int = 8_000
+    clip_seconds: float = 1.0
+    window_ms: float = 20.0
+    step_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.window_samples < 2 or self.step_samples < 1 or self.window_samples > self.target_samples:
+            raise PipelineError(
+                f"audio settings give a {self.window_samples}-sample window and a "
+                f"{self.step_samples}-sample step over {self.target_samples} samples; "
+                "expected 2 <= window <= clip length and step >= 1"
+            )
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    @property
+    def target_samples(self) -> int:
+        return int(round(self.target_rate * self.clip_seconds))
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.target_rate * self.window_ms / 1000))
+
+    @property
+    def step_samples(self) -> int:
+        return int(round(self.target_rate * self.step_ms / 1000))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + (self.target_samples - self.window_samples) // self.step_samples
+
+    @property
+    def n_freqs(self) -> int:
+        return self.window_samples // 2 + 1
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        return (self.n_frames, self.n_freqs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything that shapes an artefact. Each stage records the part it depends on."""
+
+    seed: int = 42
+    epochs: int = 15
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    model: str = "cnn"
+    silence_share: float = 0.1
+    feature_dtype: str = "float16"
+    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise PipelineError(f"--epochs must be a positive integer; got {self.epochs}")
+        if self.batch_size < 1:
+            raise PipelineError(f"--batch-size must be a positive integer; got {self.batch_size}")
+        if not 0.0 <= self.silence_share < 1.0:
+            raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
+        if self.feature_dtype not in ("float16", "float32"):
+            raise PipelineError(f"feature dtype must be float16 or float32; got {self.feature_dtype}")
+        if self.workers < 1:
+            raise PipelineError(f"--workers must be at least 1; got {self.workers}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where the stages read and write. Everything under work_dir can be rebuilt."""
+
+    input_dir: Path
+    work_dir: Path
+    output: Path
+
+    @property
+    def extract_dir(self) -> Path:
+        return self.work_dir / "extract"
+
+    @property
+    def train_audio_dir(self) -> Path:
+        return self.extract_dir / "train" / "audio"
+
+    @property
+    def test_audio_dir(self) -> Path:
+        return self.extract_dir / "test" / "audio"
+
+    @property
+    def sample_submission(self) -> Path:
+        return self.extract_dir / "sample_submission.csv"
+
+    @property
+    def prepare_dir(self) -> Path:
+        return self.work_dir / "prepare"
+
+    @property
+    def index_csv(self) -> Path:
+        return self.prepare_dir / "index.csv"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.work_dir / "features"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.work_dir / "model"
+
+    @property
+    def model_file(self) -> Path:
+        return self.model_dir / "model.keras"
+
+    @property
+    def labels_file(self) -> Path:
+        return self.model_dir / "labels.txt"
+
+    @property
+    def predict_dir(self) -> Path:
+        return self.work_dir / "predict"
+
+    def manifest(self, stage: str) -> Path:
+        return self.work_dir / "manifests" / f"{stage}.json"

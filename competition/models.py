@@ -1,0 +1,76 @@
+"""Model registry: pure functions from (input_shape, n_classes) to an uncompiled Keras model."""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+from . import PipelineError
+
+Builder = Callable[[tuple[int, int], int], keras.Model]
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    def decorate(builder: Builder) -> Builder:
+        _REGISTRY[name] = builder
+        return builder
+    return decorate
+
+
+def model_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_model(name: str, input_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    if name not in _REGISTRY:
+        raise PipelineError(f"unknown model {name!r}; expected one of {', '.join(model_names())}")
+    return _REGISTRY[name](tuple(input_shape), n_classes)
+
+
+@register("seed-cnn")
+def seed_cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    """The notebook recipe this project grew from: small convolutions, flatten, two dense layers."""
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Reshape((*input_shape, 1))(inputs)
+    x = layers.BatchNormalization()(x)
+    for filters, kernel, repeats in ((8, 2, 2), (16, 3, 2), (32, 3, 1)):
+        for _ in range(repeats):
+            x = layers.Conv2D(filters, kernel, activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.2)(x)
+    x = layers.Flatten()(x)
+    for _ in range(2):
+        x = layers.BatchNormalization()(layers.Dense(128, activation="relu")(x))
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="seed_cnn")
+
+
+# Keras' default momentum (0.99) leaves the moving statistics far behind the batch
+# statistics for the first few hundred steps, which is a whole run on small data sets.
+BN_MOMENTUM = 0.9
+
+
+def _conv_bn_relu(x, filters: int):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    return layers.ReLU()(x)
+
+
+@register("cnn")
+def cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    """A batch-normalised VGG-style CNN with global pooling, small enough for a CPU."""
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Reshape((*input_shape, 1))(inputs)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = _conv_bn_relu(x, 16)
+    x = layers.MaxPooling2D(2)(x)
+    for filters in (32, 64, 128):
+        x = _conv_bn_relu(x, filters)
+        x = _conv_bn_relu(x, filters)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="cnn")

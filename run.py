@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""Command line for the speech-commands pipeline: parse the flags, configure logging, dispatch."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
+
+from competition import PipelineError  # noqa: E402
+from competition.config import AudioConfig, Paths, Settings  # noqa: E402
+from competition.pipeline import STAGE_NAMES  # noqa: E402
+
+KAGGLE_WORKING = Path("/kaggle/working")
+DEFAULTS = Settings()
+
+
+def default_work_dir(demo: bool) -> Path:
+    base = KAGGLE_WORKING / "work" if KAGGLE_WORKING.is_dir() else Path("working")
+    return base / "demo" if demo else base
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Kaggle TensorFlow Speech Recognition Challenge: from the competition archives to submission.csv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--stage", default="all", choices=("all", *STAGE_NAMES),
+                        help="stage to run; 'all' runs every stage that is out of date, in order")
+    parser.add_argument("--from", dest="rerun_from", choices=STAGE_NAMES, default=None,
+                        help="with --stage all: rerun this stage and every stage after it, even if up to date")
+    parser.add_argument("--input-dir", type=Path, default=None,
+                        help="folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
+                             "/kaggle/input/** is searched (default: input/, or input/demo/ with --demo)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="folder for intermediate artefacts (default: working/, /kaggle/working/work/ "
+                             "in a Kaggle kernel; a demo/ subfolder with --demo)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="submission file to write (default: submissions/submission.csv, "
+                             "submissions/demo_submission.csv with --demo)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for silence synthesis, shuffling, "
+                        "augmentation and initialisation")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default: {DEFAULTS.epochs}, or 8 with --demo)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="training batch size")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate,
+                        help="peak learning rate of the cosine schedule")
+    parser.add_argument("--model", default=DEFAULTS.model, help="model from the registry: cnn or seed-cnn")
+    parser.add_argument("--silence-share", type=float, default=DEFAULTS.silence_share,
+                        help="share of synthesised silence clips in training and validation")
+    parser.add_argument("--feature-dtype", choices=("float16", "float32"), default=DEFAULTS.feature_dtype,
+                        help="dtype of the cached spectrograms")
+    parser.add_argument("--workers", type=int, default=DEFAULTS.workers,
+                        help="processes for feature extraction (default: all cores)")
+    parser.add_argument("--demo", action="store_true",
+                        help="generate a small synthetic competition in the input folder (when it holds no "
+                             "archives) and run on it")
+    parser.add_argument("--score", type=Path, default=None, metavar="SOLUTION.csv",
+                        help="instead of running stages, score --output against this solution file "
+                             "(fname,label[,Usage]) and print accuracy overall, per Usage and per class")
+    parser.add_argument("--verbose", action="store_true", help="log debug messages too")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log = logging.getLogger("run")
+    if args.rerun_from and args.stage != "all":
+        print(f"error: --from {args.rerun_from} only applies to --stage all", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings(
+            seed=args.seed, epochs=args.epochs if args.epochs is not None else (8 if args.demo else DEFAULTS.epochs),
+            batch_size=args.batch_size, learning_rate=args.learning_rate, model=args.model,
+            silence_share=args.silence_share, feature_dtype=args.feature_dtype, workers=args.workers,
+            audio=AudioConfig(),
+        )
+        paths = Paths(
+            input_dir=args.input_dir or Path("input/demo" if args.demo else "input"),
+            work_dir=args.work_dir or default_work_dir(args.demo),
+            output=args.output or Path("submissions/demo_submission.csv" if args.demo else "submissions/submission.csv"),
+        )
+        if args.score:
+            from competition.scoring import format_report, score
+
+            print(format_report(score(paths.output, args.score)))
+            return 0
+        from competition import pipeline
+        from competition.models import model_names  # imports TensorFlow: only once it is needed
+
+        if args.model not in model_names():
+            raise PipelineError(f"--model {args.model!r} is not in the registry; expected one of {', '.join(model_names())}")
+        if args.demo:
+            from competition.archives import ARCHIVES
+            from competition.demo import make_demo_competition
+
+            if not all((paths.input_dir / name).is_file() for name in ARCHIVES):
+                make_demo_competition(paths.input_dir, seed=args.seed)
+            else:
+                log.info("using the demo competition already in %s", paths.input_dir)
+        pipeline.run(args.stage, paths, settings, rerun_from=args.rerun_from)
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+
+from competition.audio import AudioError, fix_length, load_clip, read_wav
+from competition.config import AudioConfig
+from competition.features import log_spectrogram, write_feature_array
+from conftest import tone, write_wav
+
+AUDIO = AudioConfig()
+
+
+def test_derived_sizes_match_the_competition_recipe():
+    assert (AUDIO.clip_samples, AUDIO.target_samples) == (16_000, 8_000)
+    assert (AUDIO.window_samples, AUDIO.step_samples) == (160, 80)
+    assert AUDIO.feature_shape == (99, 81)
+
+
+def test_fix_length_pads_with_zeros_and_chops():
+    assert np.array_equal(fix_length(np.ones(3), 5), [1, 1, 1, 0, 0])
+    assert np.array_equal(fix_length(np.arange(8), 5), np.arange(5))
+
+
+@pytest.mark.parametrize("seconds", [0.3, 1.0, 1.7])
+def test_any_length_becomes_one_clip(tmp_path, seconds):
+    clip = load_clip(write_wav(tmp_path / "a.wav", tone(seconds)), AUDIO)
+    assert clip.shape == (16_000,) and clip.dtype == np.float32
+    assert np.abs(clip).max() <= 1.0
+
+
+def test_other_sample_rates_are_resampled_to_16k(tmp_path):
+    path = write_wav(tmp_path / "8k.wav", tone(1.0, rate=8_000, frequency=1_000), rate=8_000)
+    clip = load_clip(path, AUDIO)
+    spectrum = np.abs(np.fft.rfft(clip))
+    assert clip.shape == (16_000,) and abs(np.argmax(spectrum) - 1_000) <= 2  # 1 Hz bins: the tone stays at 1 kHz
+
+
+def test_offset_and_gain_cut_a_window_of_a_longer_file(tmp_path):
+    samples = (np.arange(48_000) % 1000).astype(np.int16)
+    clip = load_clip(write_wav(tmp_path / "long.wav", samples), AUDIO, offset=20_000, gain=0.5)
+    assert np.allclose(clip * 2 * 32768, samples[20_000:36_000])
+
+
+def test_stereo_is_mixed_down(tmp_path):
+    stereo = np.stack([tone(), np.zeros(16_000, np.int16)], axis=1)
+    rate, mono = read_wav(write_wav(tmp_path / "s.wav", stereo))
+    assert mono.shape == (16_000,) and np.allclose(mono, tone() / 32768 / 2, atol=1e-4)
+
+
+def test_not_a_wav_names_the_file(tmp_path):
+    bogus = tmp_path / "bogus.wav"
+    bogus.write_bytes(b"this is not audio")
+    with pytest.raises(AudioError, match="bogus.wav"):
+        read_wav(bogus)
+
+
+def test_log_spectrogram_shape_and_reference_values(tmp_path):
+    path = write_wav(tmp_path / "a.wav", tone(0.8))
+    features = log_spectrogram(np.stack([load_clip(path, AUDIO)] * 3), AUDIO)
+    assert features.shape == (3, 99, 81) and features.dtype == np.float32
+    # The notebook recipe, one file at a time.
+    _, samples = scipy.io.wavfile.read(path)
+    padded = np.pad(samples.astype(np.float32) / 32768, (0, 16_000 - len(samples)))
+    resampled = scipy.signal.resample(padded, 8_000)
+    _, _, power = scipy.signal.spectrogram(resampled, fs=8_000, window="hann", nperseg=160, noverlap=80, detrend=False)
+    reference = np.log(power.T.astype(np.float32) + 1e-10)
+    assert np.allclose(features[0], reference, atol=1e-3)
+    assert np.array_equal(features[0], features[2])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_feature_array_rows_follow_the_sources(tmp_path, workers, monkeypatch):
+    import competition.features as features
+
+    monkeypatch.setattr(features, "CHUNK_SIZE", 2)
+    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0) for f in (300, 900, 1500, 2100, 2700)]
+    from competition.config import Settings
+
+    target = tmp_path / "out.npy"
+    write_feature_array(sources, target, Settings(workers=workers, feature_dtype="float32"), desc="test")
+    array = np.load(target)
+    assert array.shape == (5, 99, 81)
+    peaks = array.mean(axis=1).argmax(axis=1) * 50  # 50 Hz per bin at 8 kHz with a 160-sample window
+    assert list(peaks) == [300, 900, 1500, 2100, 2700]
+    assert not list(tmp_path.glob(".*partial*"))
