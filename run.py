@@ -44,17 +44,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for silence synthesis, shuffling, "
                         "augmentation and initialisation")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"training epochs (default: {DEFAULTS.epochs}, or 8 with --demo)")
+                        help=f"most training epochs (default: {DEFAULTS.epochs}, or 8 with --demo)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="training batch size")
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate,
                         help="peak learning rate of the cosine schedule")
-    parser.add_argument("--model", default=DEFAULTS.model, help="model from the registry: cnn or seed-cnn")
+    parser.add_argument("--model", default=DEFAULTS.model,
+                        help="model from the registry: mel-cnn, cnn (81 linear bins) or seed-cnn (the notebook recipe)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
+                        help="time shift, noise mixing, volume and SpecAugment masks while training")
+    parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
+                        help="stop training after this many epochs without a better validation score")
+    parser.add_argument("--ensemble", type=int, default=DEFAULTS.ensemble,
+                        help="models to train with seeds seed, seed+1, ...; predict averages them")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=DEFAULTS.tta,
+                        help="average predictions over small time shifts at test time")
+    parser.add_argument("--calibrate-unknown", action=argparse.BooleanOptionalAction, default=DEFAULTS.calibrate_unknown,
+                        help="predict unknown below a confidence threshold chosen on validation")
+    parser.add_argument("--extra-validation-share", type=float, default=DEFAULTS.extra_validation_share,
+                        help="share of testing_list.txt speakers that join validation")
+    parser.add_argument("--holdout-words", default=",".join(DEFAULTS.holdout_words),
+                        help="comma-separated auxiliary words kept out of training, validated as never-seen unknowns")
+    parser.add_argument("--unknown-share", type=float, default=DEFAULTS.unknown_share,
+                        help="most auxiliary-word clips allowed in training, as a share of it")
     parser.add_argument("--silence-share", type=float, default=DEFAULTS.silence_share,
                         help="share of synthesised silence clips in training and validation")
     parser.add_argument("--feature-dtype", choices=("float16", "float32"), default=DEFAULTS.feature_dtype,
                         help="dtype of the cached spectrograms")
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers,
                         help="processes for feature extraction (default: all cores)")
+    parser.add_argument("--require-noise", action="store_true",
+                        help="fail when train/audio/_background_noise_ has no noise files, instead of falling "
+                             "back to digital silence")
     parser.add_argument("--demo", action="store_true",
                         help="generate a small synthetic competition in the input folder (when it holds no "
                              "archives) and run on it")
@@ -78,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, epochs=args.epochs if args.epochs is not None else (8 if args.demo else DEFAULTS.epochs),
             batch_size=args.batch_size, learning_rate=args.learning_rate, model=args.model,
             silence_share=args.silence_share, feature_dtype=args.feature_dtype, workers=args.workers,
+            augment=args.augment, patience=args.patience, ensemble=args.ensemble, tta=args.tta,
+            calibrate_unknown=args.calibrate_unknown, extra_validation_share=args.extra_validation_share,
+            holdout_words=tuple(w for w in args.holdout_words.split(",") if w), unknown_share=args.unknown_share,
+            require_noise=args.require_noise,
             audio=AudioConfig(),
         )
         paths = Paths(

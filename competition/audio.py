@@ -18,14 +18,22 @@ class AudioError(PipelineError):
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
-    """Return (sample rate, mono float32 samples in [-1, 1])."""
+    """Return (sample rate, mono float32 samples in [-1, 1]); AudioError for anything unusable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
             rate, data = scipy.io.wavfile.read(path)
-    except (ValueError, EOFError, OSError) as error:
-        raise AudioError(f"{path}: not a readable WAV file ({error})") from error
+    except Exception as error:  # scipy raises ValueError, struct.error, EOFError, ... on damaged files
+        raise AudioError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from error
+    if rate <= 0:
+        raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
+    if data.size == 0:
+        raise AudioError(f"{path}: the WAV file holds no samples")
+    if data.ndim > 2:
+        raise AudioError(f"{path}: samples of shape {data.shape}; expected (samples,) or (samples, channels)")
     data = _to_float(path, data)
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: {int((~np.isfinite(data)).sum())} samples are NaN or infinite")
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32)
     return int(rate), data
@@ -50,6 +58,8 @@ def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
 
 def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0) -> np.ndarray:
     """One clip at audio.sample_rate, exactly one clip long, starting `offset` samples in."""
+    if gain == 0.0:
+        return np.zeros(audio.clip_samples, np.float32)  # digital silence: nothing to read
     rate, samples = read_wav(path)
     if rate != audio.sample_rate:
         divisor = math.gcd(rate, audio.sample_rate)
@@ -61,7 +71,11 @@ def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0
 def wav_seconds(path: Path) -> float:
     """Duration, read from the header without loading the samples."""
     try:
-        rate, data = scipy.io.wavfile.read(path, mmap=True)
-    except (ValueError, EOFError, OSError) as error:
-        raise AudioError(f"{path}: not a readable WAV file ({error})") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+            rate, data = scipy.io.wavfile.read(path, mmap=True)
+    except Exception as error:
+        raise AudioError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from error
+    if rate <= 0:
+        raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
     return data.shape[0] / rate

@@ -60,11 +60,25 @@ class Settings:
     """Everything that shapes an artefact. Each stage records the part it depends on."""
 
     seed: int = 42
-    epochs: int = 15
+    epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 1e-3
-    model: str = "cnn"
+    model: str = "mel-cnn"
+    augment: bool = True
+    patience: int = 10
+    ensemble: int = 1
+    tta: bool = True
+    calibrate_unknown: bool = True
     silence_share: float = 0.1
+    # Validation should look like the test: whole speakers never trained on, words never
+    # trained on, every label present. kaggle-mini keeps most "on"/"off" speakers in
+    # testing_list.txt, so a share of those speakers joins validation too.
+    extra_validation_share: float = 0.15
+    holdout_words: tuple[str, ...] = ("dog", "happy", "tree", "wow")
+    unknown_share: float = 0.2
+    digital_silence_share: float = 0.1
+    noise_bank: int = 400
+    require_noise: bool = False
     feature_dtype: str = "float16"
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
@@ -72,10 +86,19 @@ class Settings:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise PipelineError(f"--epochs must be a positive integer; got {self.epochs}")
+        if self.ensemble < 1 or self.patience < 1:
+            raise PipelineError(f"--ensemble and --patience must be positive; got {self.ensemble} and {self.patience}")
         if self.batch_size < 1:
             raise PipelineError(f"--batch-size must be a positive integer; got {self.batch_size}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
+        for name in ("extra_validation_share", "unknown_share", "digital_silence_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise PipelineError(f"--{name.replace('_', '-')} must be in [0, 1]; got {getattr(self, name)}")
+        from .labels import AUXILIARY_WORDS
+
+        if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
+            raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); got {unknown_words}")
         if self.feature_dtype not in ("float16", "float32"):
             raise PipelineError(f"feature dtype must be float16 or float32; got {self.feature_dtype}")
         if self.workers < 1:

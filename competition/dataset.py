@@ -13,11 +13,12 @@ from . import PipelineError
 from .audio import wav_seconds
 from .config import Paths, Settings
 from .io_utils import atomic_path
-from .labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, WORDS, word_to_label
+from .labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL, WORDS, word_to_label
 
 log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+NOISE, UNUSED = "noise", "unused"
 INDEX_COLUMNS = ["path", "word", "label", "speaker", "split", "offset", "gain"]
 VALIDATION_PERCENT = 10
 TESTING_PERCENT = 10
@@ -76,16 +77,33 @@ def index_word_clips(train_audio: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def assign_splits(clips: pd.DataFrame, validation_list: Path) -> pd.Series:
-    """Validation = the data set's held-out speakers; everything else trains."""
-    if validation_list.is_file():
-        listed = {line.strip() for line in validation_list.read_text().splitlines() if line.strip()}
-        in_validation = clips["path"].str.removeprefix("train/audio/").isin(listed)
-        log.info("validation split from %s (%d clips listed)", validation_list, len(listed))
+def _listed(extract_dir: Path, name: str) -> set[str] | None:
+    path = extract_dir / "train" / name
+    if not path.is_file():
+        return None
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def _stable_fraction(speaker: str) -> float:
+    """A number in [0, 1) fixed by the speaker id alone, independent of the seed."""
+    return int(hashlib.sha1(f"extra-validation:{speaker}".encode()).hexdigest(), 16) % 10_000 / 10_000
+
+
+def assign_splits(clips: pd.DataFrame, extract_dir: Path, extra_validation_share: float = 0.0) -> pd.Series:
+    """Validation = the data set's held-out speakers, plus a stable share of its testing speakers."""
+    relative = clips["path"].str.removeprefix("train/audio/")
+    validation_list, testing_list = _listed(extract_dir, "validation_list.txt"), _listed(extract_dir, "testing_list.txt")
+    if validation_list is not None:
+        in_validation = relative.isin(validation_list)
+        in_testing = relative.isin(testing_list or set())
+        log.info("validation split from validation_list.txt (%d clips listed)", len(validation_list))
     else:
-        log.warning("%s is missing: splitting validation by the speaker hash instead", validation_list)
-        in_validation = clips["path"].map(hash_split) == VALIDATION
-    return pd.Series(np.where(in_validation, VALIDATION, TRAIN), index=clips.index)
+        log.warning("%s is missing: splitting validation by the speaker hash instead",
+                    extract_dir / "train" / "validation_list.txt")
+        sets = clips["path"].map(hash_split)
+        in_validation, in_testing = sets == VALIDATION, sets == "testing"
+    extra = in_testing & (clips["speaker"].map(_stable_fraction) < extra_validation_share)
+    return pd.Series(np.where(in_validation | extra, VALIDATION, TRAIN), index=clips.index)
 
 
 def check_speakers_disjoint(index: pd.DataFrame) -> None:
@@ -100,16 +118,19 @@ def check_speakers_disjoint(index: pd.DataFrame) -> None:
         )
 
 
-def plan_silence(noise_files: list[Path], extract_dir: Path, split: str, count: int,
-                 settings: Settings, rng: np.random.Generator) -> pd.DataFrame:
-    """Rows that describe silence clips: a random 1 s window of a noise file at a random gain."""
+def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, count: int,
+                       settings: Settings, rng: np.random.Generator, label: str = SILENCE_LABEL,
+                       digital_share: float = 0.0, fixed_gain: float | None = None) -> pd.DataFrame:
+    """Rows that describe 1 s windows of the noise files at a random gain (or exactly zero).
+
+    They become silence clips, or with split "noise" the bank that training mixes into words.
+    """
     if count == 0:
         return pd.DataFrame(columns=INDEX_COLUMNS)
     if not noise_files:
-        raise PipelineError(
-            f"no noise files in {extract_dir / 'train/audio' / BACKGROUND_NOISE_DIR}: "
-            "cannot synthesise silence clips (set --silence-share 0 to train without them)"
-        )
+        # Without noise recordings, silence can only be digital silence: planned as gain 0.
+        return pd.DataFrame([{"path": "", "word": label, "label": label, "speaker": "", "split": split,
+                              "offset": 0, "gain": 0.0} for _ in range(count)], columns=INDEX_COLUMNS)
     audio = settings.audio
     rows = []
     lengths = [int(wav_seconds(f) * audio.sample_rate) for f in noise_files]
@@ -117,15 +138,34 @@ def plan_silence(noise_files: list[Path], extract_dir: Path, split: str, count: 
         which = int(rng.integers(len(noise_files)))
         usable = lengths[which] - audio.clip_samples
         boundary = int(usable * _NOISE_TRAIN_FRACTION)
-        low, high = (0, boundary) if split == TRAIN else (boundary, usable)
+        low, high = (boundary, usable) if split == VALIDATION else (0, boundary)
         offset = int(rng.integers(low, max(high, low + 1))) if usable > 0 else 0
-        gain = float(10 ** rng.uniform(*SILENCE_GAIN_DECADES))
+        if fixed_gain is not None:
+            gain = fixed_gain
+        else:
+            gain = 0.0 if rng.random() < digital_share else float(10 ** rng.uniform(*SILENCE_GAIN_DECADES))
         rows.append({
             "path": noise_files[which].relative_to(extract_dir).as_posix(),
-            "word": SILENCE_LABEL, "label": SILENCE_LABEL, "speaker": "",
+            "word": label, "label": label, "speaker": "",
             "split": split, "offset": offset, "gain": round(gain, 6),
         })
     return pd.DataFrame(rows)
+
+
+def hold_out(clips: pd.DataFrame, settings: Settings, rng: np.random.Generator) -> pd.Series:
+    """Mark clips that neither train nor validate: held-out words spoken by training speakers,
+    and auxiliary words beyond the unknown share of training (which matters at full scale,
+    where two thirds of the clips are auxiliary words)."""
+    split = clips["split"].copy()
+    split[clips["word"].isin(settings.holdout_words) & (split == TRAIN)] = UNUSED
+    in_train = split == TRAIN
+    unknown = clips.index[in_train & (clips["label"] == UNKNOWN_LABEL)]
+    allowed = int(settings.unknown_share * in_train.sum())
+    if len(unknown) > allowed:
+        dropped = rng.choice(unknown, size=len(unknown) - allowed, replace=False)
+        split[dropped] = UNUSED
+        log.info("unknown share: %d of %d auxiliary-word training clips kept", allowed, len(unknown))
+    return split
 
 
 def index_test_clips(test_audio: Path) -> pd.DataFrame:
@@ -138,20 +178,50 @@ def index_test_clips(test_audio: Path) -> pd.DataFrame:
     })
 
 
+def check_test_matches_sample(test_index: pd.DataFrame, sample_submission: Path) -> None:
+    """Fail now, not after training, when the test folder and sample_submission.csv disagree."""
+    try:
+        sample = pd.read_csv(sample_submission, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{sample_submission}: cannot read it ({error})") from error
+    if "fname" not in sample.columns:
+        raise PipelineError(f"{sample_submission}: expected a fname column; found {', '.join(sample.columns)}")
+    in_folder, in_sample = set(test_index["fname"]), set(sample["fname"])
+    if in_folder != in_sample:
+        only_folder, only_sample = sorted(in_folder - in_sample), sorted(in_sample - in_folder)
+        raise PipelineError(
+            f"{sample_submission} lists {len(in_sample)} clips but {sample_submission.parent / 'test/audio'} holds "
+            f"{len(in_folder)}: {len(only_sample)} listed clips are missing from the folder (e.g. {only_sample[:3]}), "
+            f"{len(only_folder)} clips in the folder are not listed (e.g. {only_folder[:3]})"
+        )
+
+
 def prepare(paths: Paths, settings: Settings) -> None:
-    """Write index.csv (training and validation clips, silence included) and test_index.csv."""
+    """Write index.csv (every clip with its split, silence and noise windows included) and test_index.csv."""
     rng = np.random.default_rng(settings.seed)
     clips = index_word_clips(paths.train_audio_dir)
-    clips["split"] = assign_splits(clips, paths.extract_dir / "train" / "validation_list.txt")
+    clips["split"] = assign_splits(clips, paths.extract_dir, settings.extra_validation_share)
+    clips["split"] = hold_out(clips, settings, rng)
     clips["offset"] = 0
     clips["gain"] = 1.0
 
     noise_files = sorted((paths.train_audio_dir / BACKGROUND_NOISE_DIR).glob("*.wav"))
+    if not noise_files:
+        where = paths.train_audio_dir / BACKGROUND_NOISE_DIR
+        if settings.require_noise:
+            raise PipelineError(f"no noise files (*.wav) in {where}, and --require-noise is set: cannot synthesise "
+                                "silence clips from noise or mix noise into training")
+        log.warning("no noise files (*.wav) in %s: silence clips will be digital silence and no noise is mixed "
+                    "into training (--require-noise makes this an error)", where)
     parts = [clips]
     for split in (TRAIN, VALIDATION):
         n_words = int((clips["split"] == split).sum())
         count = int(round(n_words * settings.silence_share / (1.0 - settings.silence_share)))
-        parts.append(plan_silence(noise_files, paths.extract_dir, split, count, settings, rng))
+        parts.append(plan_noise_windows(noise_files, paths.extract_dir, split, count, settings, rng,
+                                        digital_share=settings.digital_silence_share))
+    if noise_files:
+        parts.append(plan_noise_windows(noise_files, paths.extract_dir, NOISE, settings.noise_bank, settings, rng,
+                                        label=NOISE, fixed_gain=1.0))
     index = pd.concat(parts, ignore_index=True)[INDEX_COLUMNS]
     check_speakers_disjoint(index)
     if (index["split"] == VALIDATION).sum() == 0:
@@ -159,7 +229,13 @@ def prepare(paths: Paths, settings: Settings) -> None:
 
     with atomic_path(paths.index_csv) as temp:
         index.to_csv(temp, index=False)
+    test_index = index_test_clips(paths.test_audio_dir)
+    check_test_matches_sample(test_index, paths.sample_submission)
     with atomic_path(paths.prepare_dir / "test_index.csv") as temp:
-        index_test_clips(paths.test_audio_dir).to_csv(temp, index=False)
-    counts = index.groupby(["split", "label"]).size().unstack(0).fillna(0).astype(int)
-    log.info("clips per label and split:\n%s", counts.to_string())
+        test_index.to_csv(temp, index=False)
+    labelled = index[index["split"].isin([TRAIN, VALIDATION])]
+    counts = labelled.groupby(["split", "label"]).size().unstack(0).fillna(0).astype(int)
+    log.info("clips per label and split (%d held out of both, %d noise windows for mixing):\n%s",
+             int((index["split"] == UNUSED).sum()), int((index["split"] == NOISE).sum()), counts.to_string())
+    unseen = index[(index["split"] == VALIDATION) & index["word"].isin(settings.holdout_words)]
+    log.info("validation holds %d clips of words never trained on (%s)", len(unseen), ", ".join(settings.holdout_words))

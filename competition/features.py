@@ -15,15 +15,17 @@ import pandas as pd
 import scipy.signal
 from tqdm import tqdm
 
-from .audio import load_clip
+from .audio import AudioError, load_clip
 from .config import AudioConfig, Paths, Settings
-from .io_utils import atomic_path
+from .io_utils import atomic_path, reserve
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 256
+# Bump when the layout of the cached files changes, so caches from older code are rebuilt.
+CACHE_FORMAT = 2
 LOG_FLOOR = 1e-10
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "noise", "test")
 
 
 def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
@@ -37,53 +39,72 @@ def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
     return np.log(np.swapaxes(power, -1, -2).astype(np.float32) + LOG_FLOOR)
 
 
-def _features_of_chunk(args: tuple[list[tuple[str, int, float]], AudioConfig]) -> np.ndarray:
+def _features_of_chunk(args: tuple[list[tuple[str, int, float]], AudioConfig]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Features of a chunk of clips; an unreadable clip gets zeros and is reported, not raised."""
     sources, audio = args
-    clips = np.stack([load_clip(Path(path), audio, offset, gain) for path, offset, gain in sources])
-    return log_spectrogram(clips, audio)
+    clips, failures = [], []
+    for position, (path, offset, gain) in enumerate(sources):
+        try:
+            clips.append(load_clip(Path(path), audio, offset, gain))
+        except AudioError as error:
+            clips.append(np.zeros(audio.clip_samples, np.float32))
+            failures.append((position, str(error)))
+    return log_spectrogram(np.stack(clips), audio), failures
 
 
 def write_feature_array(sources: list[tuple[str, int, float]], target: Path,
-                        settings: Settings, desc: str) -> None:
-    """Compute features for `sources` (path, offset, gain) into `target` (.npy), atomically."""
+                        settings: Settings, desc: str) -> np.ndarray:
+    """Compute features for `sources` (path, offset, gain) into `target` (.npy), atomically.
+
+    Returns a boolean mask of the clips that could be read.
+    """
     audio = settings.audio
     shape = (len(sources), *audio.feature_shape)
     chunks = [sources[i:i + CHUNK_SIZE] for i in range(0, len(sources), CHUNK_SIZE)]
     jobs = [(chunk, audio) for chunk in chunks]
+    readable = np.ones(len(sources), dtype=bool)
     with atomic_path(target) as temp:
         array = np.lib.format.open_memmap(temp, mode="w+", dtype=settings.feature_dtype, shape=shape)
+        reserve(temp, temp.stat().st_size)
         progress = tqdm(total=len(sources), desc=desc, unit="clip")
         if settings.workers > 1 and len(chunks) > 1:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(settings.workers, mp_context=context) as pool:
-                results = pool.map(_features_of_chunk, jobs)
-                _fill(array, results, progress)
+                _fill(array, readable, pool.map(_features_of_chunk, jobs), progress)
         else:
-            _fill(array, map(_features_of_chunk, jobs), progress)
+            _fill(array, readable, map(_features_of_chunk, jobs), progress)
         progress.close()
         array.flush()
         del array
+    return readable
 
 
-def _fill(array: np.ndarray, results, progress: tqdm) -> None:
+def _fill(array: np.ndarray, readable: np.ndarray, results, progress: tqdm) -> None:
     start = 0
-    for block in results:
+    for block, failures in results:
         array[start:start + len(block)] = block
+        for position, message in failures:
+            readable[start + position] = False
+            log.warning("unreadable clip: %s", message)
         start += len(block)
         progress.update(len(block))
 
 
 def build_features(paths: Paths, settings: Settings) -> None:
     """Write features/<split>.npy and, row for row, features/<split>.csv."""
-    index = pd.read_csv(paths.index_csv)
-    tables = {split: index[index["split"] == split].reset_index(drop=True) for split in SPLITS[:2]}
-    tables["test"] = pd.read_csv(paths.prepare_dir / "test_index.csv").assign(offset=0, gain=1.0)
+    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    tables = {split: index[index["split"] == split].reset_index(drop=True) for split in SPLITS[:3]}
+    tables["test"] = pd.read_csv(paths.prepare_dir / "test_index.csv", keep_default_na=False).assign(offset=0, gain=1.0)
     for split in SPLITS:
         table = tables[split]
         sources = [(str(paths.extract_dir / p), int(o), float(g))
                    for p, o, g in zip(table["path"], table["offset"], table["gain"])]
         log.info("%s: %d clips -> %s", split, len(sources), paths.features_dir / f"{split}.npy")
-        write_feature_array(sources, paths.features_dir / f"{split}.npy", settings, desc=f"features {split}")
+        readable = write_feature_array(sources, paths.features_dir / f"{split}.npy", settings, desc=f"features {split}")
+        if not readable.all():
+            consequence = "each gets the fallback label" if split == "test" else "skipped in training"
+            log.warning("%s: %d of %d clips unreadable (%s); they are listed above", split,
+                        int((~readable).sum()), len(readable), consequence)
         with atomic_path(paths.features_dir / f"{split}.csv") as temp:
-            table.to_csv(temp, index=False)
+            table.assign(readable=readable).to_csv(temp, index=False)

@@ -1,21 +1,25 @@
 """Stage 5, predict: batched inference over every test clip into a checked submission.csv."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import PipelineError
 from .config import Paths, Settings
 from .io_utils import atomic_path
-from .labels import LABELS, read_labels
+from .labels import LABELS, SILENCE_LABEL, read_labels
+from .prediction import predict_probabilities
 
 log = logging.getLogger(__name__)
 
 PREDICT_BATCH = 512
+# Kaggle rejects a submission with missing rows, so an unreadable test clip still gets a
+# label; an empty or broken recording is most often silence.
+FALLBACK_LABEL = SILENCE_LABEL
 
 
 def check_submission(submission: pd.DataFrame, sample: pd.DataFrame, where: Path) -> None:
@@ -43,19 +47,27 @@ def check_submission(submission: pd.DataFrame, sample: pd.DataFrame, where: Path
 def predict(paths: Paths, settings: Settings) -> None:
     import keras  # TensorFlow loads only for the stages that need it
 
+    from . import models  # noqa: F401  registers the custom layers the saved models use
+    from .training import apply_unknown_threshold
+
     labels = read_labels(paths.labels_file)
-    model = keras.models.load_model(paths.model_file)
+    config = json.loads((paths.model_dir / "predict_config.json").read_text())
+    members = [keras.models.load_model(paths.model_dir / name) for name in config["members"]]
     features = np.load(paths.features_dir / "test.npy", mmap_mode="r")
     table = pd.read_csv(paths.features_dir / "test.csv")
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")
+    log.info("%d model(s), test-time shifts %s frames, unknown below confidence %.2f",
+             len(members), config["tta_shifts"], config["unknown_threshold"])
 
-    probabilities = np.zeros((len(features), len(labels)), dtype=np.float32)
-    for start in tqdm(range(0, len(features), PREDICT_BATCH), desc="predict", unit="batch"):
-        batch = np.asarray(features[start:start + PREDICT_BATCH], dtype=np.float32)
-        probabilities[start:start + len(batch)] = model.predict_on_batch(batch)
-
-    submission = pd.DataFrame({"fname": table["fname"], "label": np.array(labels)[probabilities.argmax(axis=1)]})
+    probabilities = predict_probabilities(members, features, config["tta_shifts"], PREDICT_BATCH, progress="predict")
+    predicted = apply_unknown_threshold(probabilities, config["unknown_threshold"], labels)
+    submission = pd.DataFrame({"fname": table["fname"], "label": np.array(labels)[predicted]})
+    unreadable = ~table["readable"].to_numpy(bool)
+    if unreadable.any():
+        submission.loc[unreadable, "label"] = FALLBACK_LABEL
+        log.warning("%d unreadable test clips get the fallback label %r (listed by the features stage)",
+                    int(unreadable.sum()), FALLBACK_LABEL)
     sample = pd.read_csv(paths.sample_submission)
     check_submission(submission, sample, paths.output)
     # Kaggle does not need the sample's order, but keeping it makes diffs between runs readable.

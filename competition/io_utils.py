@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+def _sweep(folder: Path, pattern: str) -> None:
+    """Remove what a killed run left half-written under a temporary name (it would only fill the disk)."""
+    for leftover in folder.glob(pattern):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -19,6 +29,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(path.parent, f".{path.stem}.*.partial{path.suffix}")
     handle, temp_name = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
     )
@@ -27,6 +38,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield temp
         os.replace(temp, path)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full(path, error) from error
+        raise
     finally:
         if temp.exists():
             temp.unlink()
@@ -37,6 +52,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder beside `path`; swap it in for `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(path.parent, f".{path.name}.*.partial")
     temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield temp
@@ -55,3 +71,34 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, data: object) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def disk_full(path: Path, error: OSError):
+    from . import PipelineError
+
+    return PipelineError(f"disk full while writing {path} ({error.strerror}); nothing was replaced: "
+                         f"free space on that disk and rerun")
+
+
+def reserve(path: Path, size: int) -> None:
+    """Allocate a file's blocks now: a memory map over a sparse file on a full disk dies of
+    SIGBUS at some later write, where a failed allocation is an ordinary, reportable error."""
+    with open(path, "r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(path, error) from error
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+                raise
+
+
+def check_writable(folder: Path, what: str) -> None:
+    from . import PipelineError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise PipelineError(f"{what} {folder} is not writable ({error.strerror or error})") from error

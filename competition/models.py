@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from . import PipelineError
@@ -74,3 +75,42 @@ def cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(n_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+@keras.saving.register_keras_serializable(package="competition")
+class LogMel(layers.Layer):
+    """Log-power linear spectrogram in, log-mel out: a fixed filterbank, so the cache stays linear
+    (noise mixing happens there) while the network sees half as many, perceptually spaced bands."""
+
+    def __init__(self, n_mels: int = 40, sample_rate: int = 8_000, **kwargs):
+        super().__init__(**kwargs)
+        self.n_mels, self.sample_rate = n_mels, sample_rate
+
+    def build(self, input_shape):
+        self.filterbank = tf.signal.linear_to_mel_weight_matrix(
+            self.n_mels, int(input_shape[-1]), self.sample_rate, 20.0, self.sample_rate / 2)
+
+    def call(self, log_power):
+        return tf.math.log(tf.tensordot(tf.exp(log_power), self.filterbank, 1) + 1e-10)
+
+    def get_config(self):
+        return {**super().get_config(), "n_mels": self.n_mels, "sample_rate": self.sample_rate}
+
+
+@register("mel-cnn")
+def mel_cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    """The batch-normalised CNN on 40 log-mel bands: about twice as fast as on 81 linear bins."""
+    inputs = keras.Input(shape=input_shape)
+    x = LogMel(n_mels=40)(inputs)
+    x = layers.Reshape((input_shape[0], 40, 1))(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = _conv_bn_relu(x, 16)
+    x = layers.MaxPooling2D(2)(x)
+    for filters in (32, 64, 128):
+        x = _conv_bn_relu(x, filters)
+        x = _conv_bn_relu(x, filters)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="mel_cnn")

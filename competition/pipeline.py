@@ -19,7 +19,7 @@ from typing import Callable
 
 from . import PipelineError
 from .config import Paths, Settings
-from .io_utils import atomic_write_json
+from .io_utils import atomic_write_json, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ class Stage:
     settings: Callable[[Settings, Paths], dict]
     outputs: Callable[[Paths], list[Path]]
     run: Callable[[Paths, Settings], None]
+
+
+def _cache_format() -> int:
+    from .features import CACHE_FORMAT
+    return CACHE_FORMAT
 
 
 def _audio(settings: Settings) -> dict:
@@ -54,7 +59,10 @@ def _run_features(paths: Paths, settings: Settings) -> None:
 
 def _run_train(paths: Paths, settings: Settings) -> None:
     from .training import train
-    train(paths, settings)
+    stage = _BY_NAME["train"]
+    fingerprint = {"settings": stage.settings(settings, paths),
+                   "upstream": {name: read_manifest(paths, name)["digest"] for name in stage.upstream}}
+    train(paths, settings, fingerprint)
 
 
 def _run_predict(paths: Paths, settings: Settings) -> None:
@@ -66,16 +74,22 @@ STAGES: tuple[Stage, ...] = (
     Stage("extract", (), lambda s, p: {},
           lambda p: [p.sample_submission, p.train_audio_dir, p.test_audio_dir], _run_extract),
     Stage("prepare", ("extract",),
-          lambda s, p: {"seed": s.seed, "silence_share": s.silence_share, "sample_rate": s.audio.sample_rate},
+          lambda s, p: {"seed": s.seed, "silence_share": s.silence_share, "sample_rate": s.audio.sample_rate,
+                        "extra_validation_share": s.extra_validation_share, "holdout_words": list(s.holdout_words),
+                        "unknown_share": s.unknown_share, "digital_silence_share": s.digital_silence_share,
+                        "noise_bank": s.noise_bank, "require_noise": s.require_noise},
           lambda p: [p.index_csv, p.prepare_dir / "test_index.csv"], _run_prepare),
     Stage("features", ("prepare",),
-          lambda s, p: {"audio": _audio(s), "feature_dtype": s.feature_dtype},
-          lambda p: [p.features_dir / f"{split}.{ext}" for split in ("train", "validation", "test")
+          lambda s, p: {"audio": _audio(s), "feature_dtype": s.feature_dtype, "format": _cache_format()},
+          lambda p: [p.features_dir / f"{split}.{ext}" for split in ("train", "validation", "noise", "test")
                      for ext in ("npy", "csv")], _run_features),
     Stage("train", ("features",),
           lambda s, p: {"seed": s.seed, "epochs": s.epochs, "batch_size": s.batch_size,
-                        "learning_rate": s.learning_rate, "model": s.model},
-          lambda p: [p.model_file, p.labels_file, p.model_dir / "history.csv", p.model_dir / "metrics.json"],
+                        "learning_rate": s.learning_rate, "model": s.model, "augment": s.augment,
+                        "patience": s.patience, "ensemble": s.ensemble, "tta": s.tta,
+                        "calibrate_unknown": s.calibrate_unknown},
+          lambda p: [p.model_file, p.labels_file, p.model_dir / "history.csv", p.model_dir / "metrics.json",
+                     p.model_dir / "predict_config.json"],
           _run_train),
     Stage("predict", ("train", "features", "extract"),
           lambda s, p: {"output": str(p.output.resolve())},
@@ -175,6 +189,8 @@ def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
 
 def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | None = None) -> None:
     """Run one stage, or with "all" every stage that is out of date (and all from `rerun_from` on)."""
+    check_writable(paths.work_dir, "the work folder (--work-dir)")
+    check_writable(paths.output.parent, "the submission's folder (--output)")
     if stage_name != "all":
         if stage_name not in _BY_NAME:
             raise PipelineError(f"unknown stage {stage_name!r}; expected one of all, {', '.join(STAGE_NAMES)}")

@@ -1,6 +1,8 @@
-"""Stage 4, train: fit a registry model on cached features, keep the best-on-validation checkpoint."""
+"""Stage 4, train: fit registry models on cached features, keep each one's best-on-validation
+checkpoint, then calibrate the unknown decision on held-out speakers and words."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -12,16 +14,17 @@ from sklearn.metrics import confusion_matrix
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import PipelineError
+from .augmentation import AugmentConfig, augment_batch
 from .config import Paths, Settings
 from .io_utils import atomic_path, atomic_write_json
-from .labels import LABELS, write_labels
+from .labels import LABELS, UNKNOWN_LABEL, write_labels
 from .models import build_model
+from .prediction import member_file, predict_probabilities, tta_shifts
 
 log = logging.getLogger(__name__)
 
-MAX_TIME_SHIFT_FRAMES = 10
-MAX_FREQ_MASK = 8
-MAX_TIME_MASK = 10
+# Candidate confidence thresholds below which a command or silence prediction becomes "unknown".
+UNKNOWN_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def seed_everything(seed: int) -> None:
@@ -38,106 +41,194 @@ def load_split(paths: Paths, split: str, labels: list[str]) -> tuple[np.ndarray,
             f"{len(table)}; rerun --stage features"
         )
     lookup = {label: i for i, label in enumerate(labels)}
-    return np.asarray(features), table["label"].map(lookup).to_numpy(np.int32)
+    usable = table["readable"].to_numpy(bool)
+    return np.asarray(features)[usable], table.loc[usable, "label"].map(lookup).to_numpy(np.int32)
 
 
-def augment(spectrogram: tf.Tensor) -> tf.Tensor:
-    """Random time shift and one time and one frequency mask (SpecAugment), per example."""
-    frames, freqs = spectrogram.shape
-    floor = tf.reduce_min(spectrogram)
-    padded = tf.pad(spectrogram, [[MAX_TIME_SHIFT_FRAMES] * 2, [0, 0]], constant_values=floor)
-    start = tf.random.uniform([], 0, 2 * MAX_TIME_SHIFT_FRAMES + 1, dtype=tf.int32)
-    x = padded[start:start + frames]
-    x = _mask(x, axis=0, size=frames, max_width=MAX_TIME_MASK)
-    return _mask(x, axis=1, size=freqs, max_width=MAX_FREQ_MASK)
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Mean recall over the classes present: the accuracy on a test set with equal class shares,
+    which is close to the competition's test mix."""
+    recalls = [float((y_pred[y_true == c] == c).mean()) for c in range(n_classes) if (y_true == c).any()]
+    return float(np.mean(recalls))
 
 
-def _mask(x: tf.Tensor, axis: int, size: int, max_width: int) -> tf.Tensor:
-    width = tf.random.uniform([], 0, max_width + 1, dtype=tf.int32)
-    start = tf.random.uniform([], 0, size - width + 1, dtype=tf.int32)
-    positions = tf.range(size)
-    keep = (positions < start) | (positions >= start + width)
-    keep = tf.reshape(keep, [-1, 1] if axis == 0 else [1, -1])
-    return tf.where(keep, x, tf.reduce_mean(x))
+def epoch_dataset(x: tf.Tensor, y: tf.Tensor, noise: tf.Tensor | None, settings: Settings,
+                  member: int, epoch: int) -> tf.data.Dataset:
+    """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch)."""
+    order = np.random.default_rng([settings.seed, member, epoch]).permutation(int(x.shape[0]))
+    batches = tf.data.Dataset.from_tensor_slices(order).batch(settings.batch_size).enumerate()
+    config = AugmentConfig()
+
+    def load(batch_number, rows):
+        features = tf.cast(tf.gather(x, rows), tf.float32)
+        if settings.augment:
+            seed = tf.stack([tf.constant(settings.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
+            features = augment_batch(features, noise, config, seed)
+        return features, tf.gather(y, rows)
+
+    return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, training: bool) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if training:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda s, label: (tf.cast(s, tf.float32), label))
-    if training:
-        dataset = dataset.map(lambda s, label: (augment(s), label), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _seed_states(model: keras.Model) -> dict[str, list[int]]:
+    # Keras re-seeds dropout's generators when it loads a model; keep their state ourselves.
+    return {v.path: [int(i) for i in v.numpy()] for v in model.non_trainable_variables if "seed_generator" in v.path}
 
 
-class KeepBest(keras.callbacks.Callback):
-    """Save the model whenever validation accuracy improves, and the history every epoch."""
+class Checkpoint:
+    """The state after the last finished epoch of the member in training, so that a killed run
+    continues where it stopped. Valid only for the settings and features it was made with."""
 
-    def __init__(self, paths: Paths):
-        super().__init__()
-        self.paths = paths
-        self.best = -1.0
-        self.rows: list[dict] = []
-        self.started = time.perf_counter()
+    def __init__(self, paths: Paths, fingerprint: dict):
+        self.model_file = paths.model_dir / "checkpoint.keras"
+        self.state_file = paths.model_dir / "checkpoint.json"
+        self.fingerprint = fingerprint
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = dict(logs or {})
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
-               "seconds": round(time.perf_counter() - self.started, 1)}
-        self.rows.append(row)
-        with atomic_path(self.paths.model_dir / "history.csv") as temp:
-            pd.DataFrame(self.rows).to_csv(temp, index=False)
-        if logs["val_accuracy"] > self.best:
-            self.best = logs["val_accuracy"]
-            with atomic_path(self.paths.model_file) as temp:
-                self.model.save(temp)
-            log.info("epoch %d: validation accuracy %.4f, best so far: saved", epoch + 1, self.best)
+    def load(self) -> dict | None:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if state.get("fingerprint") != self.fingerprint or not self.model_file.exists():
+            log.info("ignoring a training checkpoint made with other settings or features")
+            return None
+        return state
+
+    def save(self, model: keras.Model, state: dict) -> None:
+        with atomic_path(self.model_file) as temp:
+            model.save(temp)
+        atomic_write_json(self.state_file, {**state, "fingerprint": self.fingerprint, "seeds": _seed_states(model)})
+
+    def restore_model(self, state: dict) -> keras.Model:
+        model = keras.models.load_model(self.model_file)
+        for variable in model.non_trainable_variables:
+            if variable.path in state["seeds"]:
+                variable.assign(np.array(state["seeds"][variable.path], dtype=variable.dtype))
+        return model
+
+    def clear(self) -> None:
+        self.model_file.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)
 
 
-def train(paths: Paths, settings: Settings) -> None:
-    seed_everything(settings.seed)
-    labels = list(LABELS)
-    x_train, y_train = load_split(paths, "train", labels)
-    x_val, y_val = load_split(paths, "validation", labels)
-    log.info("training on %d clips, validating on %d held-out-speaker clips", len(x_train), len(x_val))
-
-    present = np.unique(y_train)
-    weights = compute_class_weight("balanced", classes=present, y=y_train)
-    class_weight = {int(c): float(w) for c, w in zip(present, weights)}
-
-    model = build_model(settings.model, settings.audio.feature_shape, len(labels))
-    steps = int(np.ceil(len(x_train) / settings.batch_size)) * settings.epochs
+def _new_model(settings: Settings, member: int, n_train: int) -> keras.Model:
+    seed_everything(settings.seed + member)
+    model = build_model(settings.model, settings.audio.feature_shape, len(LABELS))
+    steps = int(np.ceil(n_train / settings.batch_size)) * settings.epochs
     schedule = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    log.info("model %s: %d parameters", settings.model, model.count_params())
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
 
+
+def _write_history(paths: Paths, rows: list[dict]) -> None:
+    with atomic_path(paths.model_dir / "history.csv") as temp:
+        pd.DataFrame(rows).to_csv(temp, index=False)
+
+
+def train_member(paths: Paths, settings: Settings, member: int, data: dict, checkpoint: Checkpoint,
+                 state: dict) -> dict:
+    """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
+    x_train, y_train = data["train"]
+    x_val, y_val = data["validation"]
+    present = np.unique(y_train)
+    class_weight = {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=y_train))}
+    if state.get("member") == member and state.get("epoch", 0) > 0:
+        model = checkpoint.restore_model(state)
+        log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
+    else:
+        model = _new_model(settings, member, len(x_train))
+        state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
+        if member == 0:
+            log.info("model %s: %d parameters", settings.model, model.count_params())
+    x_tensor, y_tensor = tf.constant(x_train), tf.constant(y_train)
+    noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
+    started = time.perf_counter()
+    for epoch in range(state["epoch"], settings.epochs):
+        logs = model.fit(epoch_dataset(x_tensor, y_tensor, noise, settings, member, epoch), initial_epoch=epoch,
+                         epochs=epoch + 1, class_weight=class_weight, shuffle=False, verbose=0).history
+        probabilities = model.predict(x_val, batch_size=256, verbose=0)
+        predicted = probabilities.argmax(axis=1)
+        picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
+        row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
+               "val_loss": float(-np.log(picked).mean()), "val_accuracy": float((predicted == y_val).mean()),
+               "val_balanced_accuracy": balanced_accuracy(y_val, predicted, len(LABELS)),
+               "seconds": round(time.perf_counter() - started, 1)}
+        state["history"] = state.get("history", []) + [row]
+        improved = row["val_balanced_accuracy"] > state["best"]
+        if improved:
+            state["best"], state["best_epoch"] = row["val_balanced_accuracy"], epoch + 1
+            with atomic_path(member_file(paths, member)) as temp:
+                model.save(temp)
+        state["epoch"] = epoch + 1
+        _write_history(paths, state["history"])
+        checkpoint.save(model, state)
+        log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s", member, epoch + 1,
+                 row["loss"], row["val_accuracy"], row["val_balanced_accuracy"], " (best: saved)" if improved else "")
+        if epoch + 1 - state["best_epoch"] >= settings.patience:
+            log.info("member %d: no improvement for %d epochs, stopping", member, settings.patience)
+            break
+    return {**state, "member": member + 1, "epoch": 0}
+
+
+def train(paths: Paths, settings: Settings, fingerprint: dict | None = None) -> None:
+    """`fingerprint`: what the run depends on (settings, upstream digests); a checkpoint with
+    another fingerprint is ignored and training starts over."""
+    labels = list(LABELS)
+    data = {split: load_split(paths, split, labels) for split in ("train", "validation")}
+    noise_file = paths.features_dir / "noise.npy"
+    data["noise"] = load_split(paths, "noise", labels + ["noise"])[0].astype(np.float32) if noise_file.exists() else None
+    data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
+    log.info("training on %d clips, validating on %d held-out-speaker clips, %d noise windows for mixing",
+             len(data["train"][0]), len(data["validation"][0]), 0 if data["noise"] is None else len(data["noise"]))
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
     write_labels(paths.labels_file, labels)
-    model.fit(
-        make_dataset(x_train, y_train, settings.batch_size, settings.seed, training=True),
-        validation_data=make_dataset(x_val, y_val, settings.batch_size, settings.seed, training=False),
-        epochs=settings.epochs, class_weight=class_weight,
-        callbacks=[KeepBest(paths)], shuffle=False, verbose=2,  # the dataset shuffles, seeded
-    )
-    report_validation(paths, labels, x_val, y_val, settings.batch_size)
+    checkpoint = Checkpoint(paths, fingerprint or {})
+    state = checkpoint.load() or {"member": 0, "epoch": 0, "history": []}
+    if state["member"] == 0 and state["epoch"] == 0:
+        for stale in paths.model_dir.glob("model-*.keras"):
+            stale.unlink()  # members of an earlier, larger ensemble
+    for member in range(state["member"], settings.ensemble):
+        state = train_member(paths, settings, member, data, checkpoint, state)
+    calibrate_and_report(paths, settings, labels, *data["validation"])
+    checkpoint.clear()
 
 
-def report_validation(paths: Paths, labels: list[str], x_val: np.ndarray, y_val: np.ndarray,
-                      batch_size: int) -> None:
-    """Score the saved best checkpoint (not the last epoch) on held-out speakers."""
-    model = keras.models.load_model(paths.model_file)
-    predicted = model.predict(x_val.astype(np.float32), batch_size=batch_size, verbose=0).argmax(axis=1)
+def apply_unknown_threshold(probabilities: np.ndarray, threshold: float, labels: list[str]) -> np.ndarray:
+    """Argmax, except that a prediction less confident than `threshold` becomes unknown."""
+    predicted = probabilities.argmax(axis=1)
+    unsure = probabilities.max(axis=1) < threshold
+    predicted[unsure] = labels.index(UNKNOWN_LABEL)
+    return predicted
+
+
+def calibrate_and_report(paths: Paths, settings: Settings, labels: list[str], x_val: np.ndarray, y_val: np.ndarray) -> None:
+    """Choose the unknown threshold on held-out speakers (never on test labels) and report the
+    saved checkpoints' validation scores with the same test-time augmentation predict uses."""
+    members = [keras.models.load_model(member_file(paths, m)) for m in range(settings.ensemble)]
+    probabilities = predict_probabilities(members, x_val, tta_shifts(settings))
+    scores = {t: balanced_accuracy(y_val, apply_unknown_threshold(probabilities, t, labels), len(labels))
+              for t in UNKNOWN_THRESHOLDS}
+    threshold = max(scores, key=lambda t: (scores[t], -t)) if settings.calibrate_unknown else 0.0
+    predicted = apply_unknown_threshold(probabilities, threshold, labels)
     accuracy = float((predicted == y_val).mean())
+    balanced = balanced_accuracy(y_val, predicted, len(labels))
     matrix = pd.DataFrame(confusion_matrix(y_val, predicted, labels=range(len(labels))),
                           index=pd.Index(labels, name="true"), columns=labels)
     per_class = {label: float(matrix.loc[label, label] / max(matrix.loc[label].sum(), 1)) for label in labels}
     with atomic_path(paths.model_dir / "confusion_matrix.csv") as temp:
         matrix.to_csv(temp)
-    atomic_write_json(paths.model_dir / "metrics.json", {
-        "validation_accuracy": accuracy, "validation_clips": int(len(y_val)),
-        "per_class_accuracy": per_class, "parameters": int(model.count_params()),
-        "model_bytes": paths.model_file.stat().st_size,
+    atomic_write_json(paths.model_dir / "predict_config.json", {
+        "members": [member_file(paths, m).name for m in range(settings.ensemble)],
+        "tta_shifts": list(tta_shifts(settings)), "unknown_threshold": threshold,
     })
-    log.info("held-out-speaker validation accuracy: %.4f on %d clips", accuracy, len(y_val))
+    atomic_write_json(paths.model_dir / "metrics.json", {
+        "validation_accuracy": accuracy, "validation_balanced_accuracy": balanced,
+        "validation_balanced_accuracy_by_threshold": {str(t): s for t, s in scores.items()},
+        "unknown_threshold": threshold, "validation_clips": int(len(y_val)), "per_class_accuracy": per_class,
+        "parameters": int(members[0].count_params()),
+        "model_bytes": sum(member_file(paths, m).stat().st_size for m in range(settings.ensemble)),
+    })
+    log.info("unknown threshold %.2f chosen on validation (balanced accuracy by threshold: %s)", threshold,
+             ", ".join(f"{t}: {s:.4f}" for t, s in scores.items()))
+    log.info("held-out-speaker validation: accuracy %.4f, balanced over the 12 labels %.4f (%d clips)",
+             accuracy, balanced, len(y_val))
     log.info("confusion matrix (rows: true, columns: predicted):\n%s", matrix.to_string())

@@ -1,0 +1,75 @@
+"""On-the-fly augmentation of batches of log-power spectrograms (batch, frames, freqs).
+
+Everything happens on the cached linear log-power spectrograms, so no audio is decoded
+during training. All randomness is stateless, drawn from a seed per batch, so an epoch's
+augmentation depends only on (seed, epoch, batch) and a resumed run repeats it exactly. Noise mixing adds powers, which is exact in expectation for a noise
+independent of the speech: log(exp(speech) + gain**2 * exp(noise)).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    max_shift_frames: int = 10      # +-100 ms at a 10 ms step
+    noise_probability: float = 0.8  # as in TensorFlow's speech_commands reference
+    max_noise_gain: float = 0.1
+    volume_db: float = 6.0
+    max_time_mask: int = 10
+    max_freq_mask: int = 8
+
+
+def _uniform(shape, low, high, seed, dtype=tf.float32):
+    return tf.random.stateless_uniform(shape, seed, low, high, dtype=dtype)
+
+
+def shift_in_time(x: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
+    """Move each example by up to max_shift frames; uncovered frames get the example's floor."""
+    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
+    shift = _uniform([batch, 1], -max_shift, max_shift + 1, seed, tf.int32)
+    source = tf.range(frames)[None, :] - shift
+    inside = (source >= 0) & (source < frames)
+    moved = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
+    floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
+    return tf.where(inside[:, :, None], moved, floor)
+
+
+def mix_noise(x: tf.Tensor, noise_bank: tf.Tensor, probability: float, max_gain: float, seed: tf.Tensor) -> tf.Tensor:
+    batch = tf.shape(x)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    pick = _uniform([batch], 0, tf.shape(noise_bank)[0], seeds[0], tf.int32)
+    gain = _uniform([batch], 0.0, max_gain, seeds[1]) * tf.cast(_uniform([batch], 0.0, 1.0, seeds[2]) < probability, tf.float32)
+    noise = tf.gather(noise_bank, pick) + 2.0 * tf.math.log(gain + 1e-12)[:, None, None]
+    return tf.experimental.numpy.logaddexp(x, noise)
+
+
+def change_volume(x: tf.Tensor, db: float, seed: tf.Tensor) -> tf.Tensor:
+    # Power is amplitude squared: +-db on the amplitude is +-db/10 decades of power.
+    change = _uniform([tf.shape(x)[0], 1, 1], -db, db, seed) / 10.0 * tf.math.log(10.0)
+    return x + change
+
+
+def mask(x: tf.Tensor, axis: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
+    """SpecAugment: blank a random band (of time frames or frequencies) with the example's mean."""
+    batch, size = tf.shape(x)[0], tf.shape(x)[axis]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    width = _uniform([batch, 1], 0, max_width + 1, seeds[0], tf.int32)
+    start = _uniform([batch, 1], 0, tf.maximum(size - max_width, 1), seeds[1], tf.int32)
+    positions = tf.range(size)[None, :]
+    blank = (positions >= start) & (positions < start + width)
+    blank = blank[:, :, None] if axis == 1 else blank[:, None, :]
+    return tf.where(blank, tf.reduce_mean(x, axis=[1, 2], keepdims=True), x)
+
+
+def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
+    """`seed`: two integers; the same seed gives the same augmentation."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    x = shift_in_time(x, config.max_shift_frames, seeds[0])
+    if noise_bank is not None:
+        x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1])
+    x = change_volume(x, config.volume_db, seeds[2])
+    x = mask(x, 1, config.max_time_mask, seeds[3])
+    return mask(x, 2, config.max_freq_mask, seeds[4])

@@ -1,0 +1,50 @@
+"""Probabilities from trained members, averaged over members and test-time time shifts.
+
+Shared by train (to calibrate on validation exactly as predict will run) and predict.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import Paths, Settings
+
+TTA_SHIFT_FRAMES = (-3, 0, 3)
+
+
+def member_file(paths: Paths, member: int) -> Path:
+    return paths.model_file if member == 0 else paths.model_dir / f"model-{member}.keras"
+
+
+def tta_shifts(settings: Settings) -> tuple[int, ...]:
+    return TTA_SHIFT_FRAMES if settings.tta else (0,)
+
+
+def shift_frames(x: np.ndarray, shift: int) -> np.ndarray:
+    """Move every example by `shift` frames, filling with each example's floor (as training does)."""
+    if shift == 0:
+        return x
+    moved = np.empty_like(x)
+    moved[:] = x.min(axis=(1, 2), keepdims=True)
+    if shift > 0:
+        moved[:, shift:] = x[:, :-shift]
+    else:
+        moved[:, :shift] = x[:, -shift:]
+    return moved
+
+
+def predict_probabilities(members: list, x: np.ndarray, shifts: Iterable[int], batch_size: int = 512,
+                          progress: str | None = None) -> np.ndarray:
+    """Read `x` (an array or a memory map) a batch at a time, so memory stays bounded."""
+    shifts = tuple(shifts)
+    total = None
+    starts = range(0, len(x), batch_size)
+    for start in tqdm(starts, desc=progress, unit="batch") if progress else starts:
+        batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
+        mean = sum(m.predict_on_batch(shift_frames(batch, s)) for m in members for s in shifts) / (len(members) * len(shifts))
+        total = np.zeros((len(x), mean.shape[1]), np.float32) if total is None else total
+        total[start:start + len(batch)] = mean
+    return total

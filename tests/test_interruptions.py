@@ -1,0 +1,59 @@
+"""SIGKILL in the middle of a stage, then the same command again: the same submission as a
+run that was never interrupted, and training continues from its last finished epoch."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = ["--epochs", "3", "--batch-size", "32", "--workers", "1", "--seed", "3"]
+
+
+def _command(input_dir: Path, folder: Path) -> list[str]:
+    return [sys.executable, str(REPO / "run.py"), "--input-dir", str(input_dir), "--work-dir", str(folder / "work"),
+            "--output", str(folder / "submission.csv"), *SETTINGS]
+
+
+def _run(command: list[str]) -> str:
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished.stderr
+
+
+def _kill_after(command: list[str], marker: str) -> str:
+    """Start the command and SIGKILL it as soon as `marker` appears in its log."""
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if marker in line:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=600)
+    assert process.returncode == -signal.SIGKILL, "".join(seen)[-3000:]
+    return "".join(seen)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_competition, tmp_path_factory) -> bytes:
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    _run(_command(tiny_competition, folder))
+    return (folder / "submission.csv").read_bytes()
+
+
+@pytest.mark.parametrize("marker", [
+    "stage extract: running", "stage features: running", "member 0 epoch 1:", "stage predict: running",
+])
+def test_killed_stage_then_rerun_gives_the_same_submission(uninterrupted, tiny_competition, tmp_path, marker):
+    command = _command(tiny_competition, tmp_path)
+    _kill_after(command, marker)
+    assert not (tmp_path / "submission.csv").exists()
+    log = _run(command)
+    assert (tmp_path / "submission.csv").read_bytes() == uninterrupted
+    assert not list(tmp_path.rglob("*.partial*")), "a temporary file survived the rerun"
+    if marker.startswith("member"):
+        assert "member 0: resuming after epoch 1" in log
+        assert "member 0 epoch 1:" not in log  # the finished epoch is not trained again
