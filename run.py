@@ -12,7 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from competition import PipelineError  # noqa: E402
 from competition.config import AudioConfig, Paths, Settings  # noqa: E402
-from competition.pipeline import STAGE_NAMES  # noqa: E402
+from competition.baseline import MODEL_NAMES as BASELINE_MODELS  # noqa: E402
+from competition.pipeline import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 
 KAGGLE_WORKING = Path("/kaggle/working")
 DEFAULTS = Settings()
@@ -23,13 +24,20 @@ def default_work_dir(demo: bool) -> Path:
     return base / "demo" if demo else base
 
 
+def default_output(args: argparse.Namespace) -> Path:
+    if args.stage == "baseline" and args.baseline_model:
+        return Path(f"submissions/baseline-{args.baseline_model}.csv")  # never over the CNN's submission
+    return Path("submissions/demo_submission.csv" if args.demo else "submissions/submission.csv")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Kaggle TensorFlow Speech Recognition Challenge: from the competition archives to submission.csv.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--stage", default="all", choices=("all", *STAGE_NAMES),
-                        help="stage to run; 'all' runs every stage that is out of date, in order")
+    parser.add_argument("--stage", default="all", choices=("all", *STAGE_NAMES, *SIDE_STAGE_NAMES),
+                        help="stage to run; 'all' runs every stage that is out of date, in order; "
+                             f"{', '.join(SIDE_STAGE_NAMES)} run only when named")
     parser.add_argument("--from", dest="rerun_from", choices=STAGE_NAMES, default=None,
                         help="with --stage all: rerun this stage and every stage after it, even if up to date")
     parser.add_argument("--input-dir", type=Path, default=None,
@@ -64,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of testing_list.txt speakers that join validation")
     parser.add_argument("--holdout-words", default=",".join(DEFAULTS.holdout_words),
                         help="comma-separated auxiliary words kept out of training, validated as never-seen unknowns")
+    parser.add_argument("--room-tone-share", type=float, default=DEFAULTS.room_tone_share,
+                        help="share of silence clips made from the quiet stretches of word recordings "
+                             "(the rest: windows of the background-noise files)")
     parser.add_argument("--unknown-share", type=float, default=DEFAULTS.unknown_share,
                         help="most auxiliary-word clips allowed in training, as a share of it")
     parser.add_argument("--silence-share", type=float, default=DEFAULTS.silence_share,
@@ -75,6 +86,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--require-noise", action="store_true",
                         help="fail when train/audio/_background_noise_ has no noise files, instead of falling "
                              "back to digital silence")
+    parser.add_argument("--explore-per-word", type=int, default=DEFAULTS.explore_per_word,
+                        help="--stage explore: clips per word whose audio is loaded for the spectra, PCA and "
+                             "voice-activity figures (seeded sample)")
+    parser.add_argument("--baseline-model", choices=BASELINE_MODELS, default=DEFAULTS.baseline_model,
+                        help="--stage baseline: also write this model's test predictions to --output "
+                             "(default there: submissions/baseline-MODEL.csv); None: only the validation table")
+    parser.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH.wav",
+                        help="instead of running stages, print the label and top-3 probabilities of each WAV "
+                             "file with the model trained in --work-dir")
     parser.add_argument("--demo", action="store_true",
                         help="generate a small synthetic competition in the input folder (when it holds no "
                              "archives) and run on it")
@@ -83,6 +103,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(fname,label[,Usage]) and print accuracy overall, per Usage and per class")
     parser.add_argument("--verbose", action="store_true", help="log debug messages too")
     return parser.parse_args(argv)
+
+
+def classify_files(paths: Paths, settings: Settings, files: list[Path]) -> int:
+    """Print one line per file as it is classified; a bad file is reported and the rest go on."""
+    from competition.classify import classify
+
+    failed = 0
+    for result in classify(paths, settings, files):
+        print(result.line(), file=sys.stderr if result.error else sys.stdout, flush=True)
+        failed += bool(result.error)
+    if failed:
+        print(f"error: {failed} of {len(files)} files could not be classified", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,24 +134,28 @@ def main(argv: list[str] | None = None) -> int:
             augment=args.augment, patience=args.patience, ensemble=args.ensemble, tta=args.tta,
             calibrate_unknown=args.calibrate_unknown, extra_validation_share=args.extra_validation_share,
             holdout_words=tuple(w for w in args.holdout_words.split(",") if w), unknown_share=args.unknown_share,
-            require_noise=args.require_noise,
-            audio=AudioConfig(),
+            require_noise=args.require_noise, room_tone_share=args.room_tone_share, explore_per_word=args.explore_per_word,
+            baseline_model=args.baseline_model, audio=AudioConfig(),
         )
         paths = Paths(
             input_dir=args.input_dir or Path("input/demo" if args.demo else "input"),
             work_dir=args.work_dir or default_work_dir(args.demo),
-            output=args.output or Path("submissions/demo_submission.csv" if args.demo else "submissions/submission.csv"),
+            output=args.output or default_output(args),
         )
         if args.score:
             from competition.scoring import format_report, score
 
             print(format_report(score(paths.output, args.score)))
             return 0
+        if args.classify:
+            return classify_files(paths, settings, args.classify)
         from competition import pipeline
-        from competition.models import model_names  # imports TensorFlow: only once it is needed
 
-        if args.model not in model_names():
-            raise PipelineError(f"--model {args.model!r} is not in the registry; expected one of {', '.join(model_names())}")
+        if args.stage not in SIDE_STAGE_NAMES:
+            from competition.models import model_names  # imports TensorFlow: only once it is needed
+
+            if args.model not in model_names():
+                raise PipelineError(f"--model {args.model!r} is not in the registry; expected one of {', '.join(model_names())}")
         if args.demo:
             from competition.archives import ARCHIVES
             from competition.demo import make_demo_competition

@@ -79,3 +79,23 @@ def wav_seconds(path: Path) -> float:
     if rate <= 0:
         raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
     return data.shape[0] / rate
+
+
+ROOM_TONE_SECONDS = 0.15
+
+
+def room_tone(samples: np.ndarray, length: int, rate: int, phase: int = 0) -> np.ndarray:
+    """Silence as the speaker's own microphone heard it: the quietest stretch of a recording,
+    looped back and forth (reflection keeps the joins continuous) to `length` samples."""
+    window = min(int(ROOM_TONE_SECONDS * rate), len(samples))
+    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    start = int(np.argmin(energy[window:] - energy[:-window])) if window > 0 else 0
+    segment = samples[start:start + window]
+    cycle = np.concatenate([segment, segment[::-1]])
+    repeats = -(-(length + phase) // len(cycle))
+    return np.tile(cycle, repeats)[phase % len(cycle):][:length].astype(np.float32)
+
+
+def load_room_tone(path: Path, audio: AudioConfig, phase: int = 0, gain: float = 1.0) -> np.ndarray:
+    clip = load_clip(path, audio)
+    return room_tone(clip, audio.clip_samples, audio.sample_rate, phase) * np.float32(gain)

@@ -77,9 +77,14 @@ class Settings:
     holdout_words: tuple[str, ...] = ("dog", "happy", "tree", "wow")
     unknown_share: float = 0.2
     digital_silence_share: float = 0.1
+    room_tone_share: float = 0.5
     noise_bank: int = 400
     require_noise: bool = False
     feature_dtype: str = "float16"
+    # explore: clips per word whose audio is loaded (mean spectra, PCA, voice activity)
+    explore_per_word: int = 100
+    # baseline: the scikit-learn model whose test predictions become a submission (None: none)
+    baseline_model: str | None = None
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
 
@@ -92,7 +97,7 @@ class Settings:
             raise PipelineError(f"--batch-size must be a positive integer; got {self.batch_size}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
-        for name in ("extra_validation_share", "unknown_share", "digital_silence_share"):
+        for name in ("extra_validation_share", "unknown_share", "digital_silence_share", "room_tone_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise PipelineError(f"--{name.replace('_', '-')} must be in [0, 1]; got {getattr(self, name)}")
         from .labels import AUXILIARY_WORDS
@@ -103,6 +108,12 @@ class Settings:
             raise PipelineError(f"feature dtype must be float16 or float32; got {self.feature_dtype}")
         if self.workers < 1:
             raise PipelineError(f"--workers must be at least 1; got {self.workers}")
+        if self.explore_per_word < 1:
+            raise PipelineError(f"--explore-per-word must be at least 1; got {self.explore_per_word}")
+        from .baseline import MODEL_NAMES
+
+        if self.baseline_model is not None and self.baseline_model not in MODEL_NAMES:
+            raise PipelineError(f"--baseline-model must be one of {', '.join(MODEL_NAMES)}; got {self.baseline_model!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +167,14 @@ class Paths:
     @property
     def predict_dir(self) -> Path:
         return self.work_dir / "predict"
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.work_dir / "baseline"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.work_dir / "reports"
 
     def manifest(self, stage: str) -> Path:
         return self.work_dir / "manifests" / f"{stage}.json"

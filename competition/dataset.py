@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 NOISE, UNUSED = "noise", "unused"
-INDEX_COLUMNS = ["path", "word", "label", "speaker", "split", "offset", "gain"]
+INDEX_COLUMNS = ["path", "word", "label", "speaker", "split", "offset", "gain", "kind"]
+# kind: how the features stage turns a row into a clip.
+CLIP, NOISE_WINDOW, ROOM_TONE = "clip", "noise-window", "room-tone"
+ROOM_TONE_GAIN_DECADES = (-0.3, 0.3)
 VALIDATION_PERCENT = 10
 TESTING_PERCENT = 10
 # The data set assigns clips to sets by a hash of the speaker, over this many buckets.
@@ -107,7 +110,7 @@ def assign_splits(clips: pd.DataFrame, extract_dir: Path, extra_validation_share
 
 
 def check_speakers_disjoint(index: pd.DataFrame) -> None:
-    words = index[index["label"] != SILENCE_LABEL]
+    words = index[index["speaker"] != ""]
     train = set(words.loc[words["split"] == TRAIN, "speaker"])
     validation = set(words.loc[words["split"] == VALIDATION, "speaker"])
     shared = sorted(train & validation)
@@ -130,7 +133,7 @@ def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, c
     if not noise_files:
         # Without noise recordings, silence can only be digital silence: planned as gain 0.
         return pd.DataFrame([{"path": "", "word": label, "label": label, "speaker": "", "split": split,
-                              "offset": 0, "gain": 0.0} for _ in range(count)], columns=INDEX_COLUMNS)
+                              "offset": 0, "gain": 0.0, "kind": NOISE_WINDOW} for _ in range(count)], columns=INDEX_COLUMNS)
     audio = settings.audio
     rows = []
     lengths = [int(wav_seconds(f) * audio.sample_rate) for f in noise_files]
@@ -147,9 +150,24 @@ def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, c
         rows.append({
             "path": noise_files[which].relative_to(extract_dir).as_posix(),
             "word": label, "label": label, "speaker": "",
-            "split": split, "offset": offset, "gain": round(gain, 6),
+            "split": split, "offset": offset, "gain": round(gain, 6), "kind": NOISE_WINDOW,
         })
     return pd.DataFrame(rows)
+
+
+def plan_room_tone(clips: pd.DataFrame, split: str, count: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Silence rows made from the quiet stretches of this split's own word clips: real rooms and
+    microphones, like the test's recorded silence, and never a speaker from the other split."""
+    sources = clips[clips["split"] == split]
+    if count == 0 or sources.empty:
+        return pd.DataFrame(columns=INDEX_COLUMNS)
+    picked = sources.iloc[rng.choice(len(sources), size=count, replace=count > len(sources))]
+    return pd.DataFrame({
+        "path": picked["path"].to_numpy(), "word": SILENCE_LABEL, "label": SILENCE_LABEL,
+        "speaker": picked["speaker"].to_numpy(), "split": split,
+        "offset": rng.integers(0, 16_000, size=count),  # the phase of the loop
+        "gain": np.round(10 ** rng.uniform(*ROOM_TONE_GAIN_DECADES, size=count), 6), "kind": ROOM_TONE,
+    })
 
 
 def hold_out(clips: pd.DataFrame, settings: Settings, rng: np.random.Generator) -> pd.Series:
@@ -204,6 +222,7 @@ def prepare(paths: Paths, settings: Settings) -> None:
     clips["split"] = hold_out(clips, settings, rng)
     clips["offset"] = 0
     clips["gain"] = 1.0
+    clips["kind"] = CLIP
 
     noise_files = sorted((paths.train_audio_dir / BACKGROUND_NOISE_DIR).glob("*.wav"))
     if not noise_files:
@@ -217,7 +236,9 @@ def prepare(paths: Paths, settings: Settings) -> None:
     for split in (TRAIN, VALIDATION):
         n_words = int((clips["split"] == split).sum())
         count = int(round(n_words * settings.silence_share / (1.0 - settings.silence_share)))
-        parts.append(plan_noise_windows(noise_files, paths.extract_dir, split, count, settings, rng,
+        from_rooms = int(round(count * settings.room_tone_share))
+        parts.append(plan_room_tone(clips, split, from_rooms, rng))
+        parts.append(plan_noise_windows(noise_files, paths.extract_dir, split, count - from_rooms, settings, rng,
                                         digital_share=settings.digital_silence_share))
     if noise_files:
         parts.append(plan_noise_windows(noise_files, paths.extract_dir, NOISE, settings.noise_bank, settings, rng,

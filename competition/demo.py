@@ -100,7 +100,6 @@ def make_demo_competition(target: Path, seed: int, n_speakers: int = 30, n_test:
         (root / "train" / "testing_list.txt").write_text("".join(f"{n}\n" for n in testing))
 
         rows = []
-        test_speakers = _speaker_ids(rng, 8)
         test_words = list(COMMANDS) * 2 + list(WORDS[len(COMMANDS):]) [::4] + list(UNSEEN_WORDS) + [SILENCE_LABEL] * 3
         for i in range(n_test):
             word = test_words[i % len(test_words)]

@@ -15,7 +15,8 @@ import pandas as pd
 import scipy.signal
 from tqdm import tqdm
 
-from .audio import AudioError, load_clip
+from .audio import AudioError, load_clip, load_room_tone
+from .dataset import CLIP, ROOM_TONE
 from .config import AudioConfig, Paths, Settings
 from .io_utils import atomic_path, reserve
 
@@ -39,22 +40,26 @@ def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
     return np.log(np.swapaxes(power, -1, -2).astype(np.float32) + LOG_FLOOR)
 
 
-def _features_of_chunk(args: tuple[list[tuple[str, int, float]], AudioConfig]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+Source = tuple[str, int, float, str]  # path, offset, gain, kind (see dataset.INDEX_COLUMNS)
+
+
+def _features_of_chunk(args: tuple[list[Source], AudioConfig]) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Features of a chunk of clips; an unreadable clip gets zeros and is reported, not raised."""
     sources, audio = args
     clips, failures = [], []
-    for position, (path, offset, gain) in enumerate(sources):
+    for position, (path, offset, gain, kind) in enumerate(sources):
         try:
-            clips.append(load_clip(Path(path), audio, offset, gain))
+            load = load_room_tone if kind == ROOM_TONE else load_clip
+            clips.append(load(Path(path), audio, offset, gain))
         except AudioError as error:
             clips.append(np.zeros(audio.clip_samples, np.float32))
             failures.append((position, str(error)))
     return log_spectrogram(np.stack(clips), audio), failures
 
 
-def write_feature_array(sources: list[tuple[str, int, float]], target: Path,
+def write_feature_array(sources: list[Source], target: Path,
                         settings: Settings, desc: str) -> np.ndarray:
-    """Compute features for `sources` (path, offset, gain) into `target` (.npy), atomically.
+    """Compute features for `sources` (path, offset, gain, kind) into `target` (.npy), atomically.
 
     Returns a boolean mask of the clips that could be read.
     """
@@ -95,11 +100,11 @@ def build_features(paths: Paths, settings: Settings) -> None:
     """Write features/<split>.npy and, row for row, features/<split>.csv."""
     index = pd.read_csv(paths.index_csv, keep_default_na=False)
     tables = {split: index[index["split"] == split].reset_index(drop=True) for split in SPLITS[:3]}
-    tables["test"] = pd.read_csv(paths.prepare_dir / "test_index.csv", keep_default_na=False).assign(offset=0, gain=1.0)
+    tables["test"] = pd.read_csv(paths.prepare_dir / "test_index.csv", keep_default_na=False).assign(offset=0, gain=1.0, kind=CLIP)
     for split in SPLITS:
         table = tables[split]
-        sources = [(str(paths.extract_dir / p), int(o), float(g))
-                   for p, o, g in zip(table["path"], table["offset"], table["gain"])]
+        sources = [(str(paths.extract_dir / p), int(o), float(g), k)
+                   for p, o, g, k in zip(table["path"], table["offset"], table["gain"], table["kind"])]
         log.info("%s: %d clips -> %s", split, len(sources), paths.features_dir / f"{split}.npy")
         readable = write_feature_array(sources, paths.features_dir / f"{split}.npy", settings, desc=f"features {split}")
         if not readable.all():

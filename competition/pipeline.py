@@ -70,6 +70,26 @@ def _run_predict(paths: Paths, settings: Settings) -> None:
     predict(paths, settings)
 
 
+def _run_explore(paths: Paths, settings: Settings) -> None:
+    from .explore import explore
+    explore(paths, settings)
+
+
+def _run_baseline(paths: Paths, settings: Settings) -> None:
+    from .baseline import baseline
+    baseline(paths, settings)
+
+
+def _run_report(paths: Paths, settings: Settings) -> None:
+    from .reports import write_training_report
+    write_training_report(paths, settings)
+
+
+def _baseline_outputs(paths: Paths) -> list[Path]:
+    from .baseline import MODEL_NAMES
+    return [paths.baseline_dir / "results.csv"] + [paths.baseline_dir / f"{name}.joblib" for name in MODEL_NAMES]
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("extract", (), lambda s, p: {},
           lambda p: [p.sample_submission, p.train_audio_dir, p.test_audio_dir], _run_extract),
@@ -77,6 +97,7 @@ STAGES: tuple[Stage, ...] = (
           lambda s, p: {"seed": s.seed, "silence_share": s.silence_share, "sample_rate": s.audio.sample_rate,
                         "extra_validation_share": s.extra_validation_share, "holdout_words": list(s.holdout_words),
                         "unknown_share": s.unknown_share, "digital_silence_share": s.digital_silence_share,
+                        "room_tone_share": s.room_tone_share,
                         "noise_bank": s.noise_bank, "require_noise": s.require_noise},
           lambda p: [p.index_csv, p.prepare_dir / "test_index.csv"], _run_prepare),
     Stage("features", ("prepare",),
@@ -97,6 +118,21 @@ STAGES: tuple[Stage, ...] = (
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 _BY_NAME = {stage.name: stage for stage in STAGES}
+
+# Side stages read what the main chain left and write reports or comparisons; --stage all
+# never runs them, and nothing downstream reads them.
+SIDE_STAGES: tuple[Stage, ...] = (
+    Stage("explore", ("extract", "prepare"), lambda s, p: {"seed": s.seed, "explore_per_word": s.explore_per_word},
+          lambda p: [p.reports_dir / "explore" / "index.html"], _run_explore),
+    Stage("baseline", ("extract", "prepare"),
+          lambda s, p: {"seed": s.seed, "baseline_model": s.baseline_model,
+                        "output": str(p.output.resolve()) if s.baseline_model else None},
+          _baseline_outputs, _run_baseline),
+    Stage("report", ("train", "features"), lambda s, p: {"seed": s.seed},
+          lambda p: [p.reports_dir / "train" / "index.html"], _run_report),
+)
+SIDE_STAGE_NAMES = tuple(stage.name for stage in SIDE_STAGES)
+_SIDE_BY_NAME = {stage.name: stage for stage in SIDE_STAGES}
 
 
 def _size(path: Path) -> int:
@@ -192,9 +228,11 @@ def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | Non
     check_writable(paths.work_dir, "the work folder (--work-dir)")
     check_writable(paths.output.parent, "the submission's folder (--output)")
     if stage_name != "all":
-        if stage_name not in _BY_NAME:
-            raise PipelineError(f"unknown stage {stage_name!r}; expected one of all, {', '.join(STAGE_NAMES)}")
-        run_stage(_BY_NAME[stage_name], paths, settings)
+        stage = _BY_NAME.get(stage_name) or _SIDE_BY_NAME.get(stage_name)
+        if stage is None:
+            raise PipelineError(f"unknown stage {stage_name!r}; expected one of all, "
+                                f"{', '.join(STAGE_NAMES + SIDE_STAGE_NAMES)}")
+        run_stage(stage, paths, settings)
         return
     forced = STAGE_NAMES.index(rerun_from) if rerun_from else len(STAGES)
     for position, stage in enumerate(STAGES):

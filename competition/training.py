@@ -190,6 +190,18 @@ def train(paths: Paths, settings: Settings, fingerprint: dict | None = None) -> 
         state = train_member(paths, settings, member, data, checkpoint, state)
     calibrate_and_report(paths, settings, labels, *data["validation"])
     checkpoint.clear()
+    write_report_quietly(paths, settings)
+
+
+def write_report_quietly(paths: Paths, settings: Settings) -> None:
+    """The figures are a convenience: a plotting failure must not cost the trained model."""
+    from .reports import write_training_report
+
+    try:
+        write_training_report(paths, settings)
+    except Exception as error:  # noqa: BLE001 - any failure here is reported, never fatal
+        log.warning("could not write the training report (%s: %s); rerun it with --stage report",
+                    type(error).__name__, error)
 
 
 def apply_unknown_threshold(probabilities: np.ndarray, threshold: float, labels: list[str]) -> np.ndarray:

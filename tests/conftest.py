@@ -69,3 +69,15 @@ def tiny_competition(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("competition")
     make_demo_competition(folder, seed=7, n_speakers=8, n_test=40)
     return folder
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_competition, tmp_path_factory):
+    """The whole pipeline run once on the tiny competition; tests that change it work on a copy."""
+    from competition import pipeline
+
+    root = tmp_path_factory.mktemp("pipeline")
+    paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "submission.csv")
+    settings = Settings(epochs=1, batch_size=32, workers=1)
+    pipeline.run("all", paths, settings)
+    return paths, settings

@@ -73,7 +73,8 @@ def test_prepare_without_a_validation_list_splits_by_speaker_hash(make_paths, ti
 def test_silence_count_follows_the_share_and_is_seeded(make_paths, tiny_settings):
     paths = make_paths()
     _train_folder(paths, validation=SPEAKERS[:3])
-    settings = dataclasses.replace(tiny_settings, silence_share=0.2, unknown_share=1.0, digital_silence_share=0.0)
+    settings = dataclasses.replace(tiny_settings, silence_share=0.2, unknown_share=1.0, digital_silence_share=0.0,
+                                   room_tone_share=0.0)
     prepare(paths, settings)
     first = pd.read_csv(paths.index_csv, keep_default_na=False)
     silence = first[first["label"] == SILENCE_LABEL]
@@ -93,7 +94,7 @@ def test_silence_count_follows_the_share_and_is_seeded(make_paths, tiny_settings
 def test_validation_silence_comes_from_other_noise_windows_than_training(make_paths, tiny_settings):
     paths = make_paths()
     _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:10])
-    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5))
+    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.0))
     index = pd.read_csv(paths.index_csv, keep_default_na=False)
     silence = index[index["label"] == SILENCE_LABEL]
     assert silence.loc[silence["split"] == "train", "offset"].max() < silence.loc[silence["split"] == "validation", "offset"].min()
@@ -106,7 +107,7 @@ def test_no_noise_folder_falls_back_to_digital_silence_with_a_warning(make_paths
     _train_folder(paths, noise=False, validation=SPEAKERS[:3])
     prepare(paths, tiny_settings)
     index = pd.read_csv(paths.index_csv, keep_default_na=False)
-    silence = index[index["label"] == SILENCE_LABEL]
+    silence = index[(index["label"] == SILENCE_LABEL) & (index["kind"] == "noise-window")]
     assert len(silence) > 0 and (silence["gain"] == 0).all() and (silence["path"] == "").all()
     assert not (index["split"] == "noise").any()
     assert "no noise files" in caplog.text and "digital silence" in caplog.text
@@ -185,6 +186,19 @@ def test_unknown_share_caps_auxiliary_words_in_training(make_paths, tiny_setting
 def test_a_share_of_silence_is_digital_silence(make_paths, tiny_settings):
     paths = make_paths()
     _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:5])
-    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, digital_silence_share=0.5))
+    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, digital_silence_share=0.5, room_tone_share=0.0))
     silence = pd.read_csv(paths.index_csv, keep_default_na=False).query("label == 'silence'")
     assert 0.3 < (silence["gain"] == 0).mean() < 0.7
+
+
+def test_room_tone_silence_comes_from_the_same_splits_speakers(make_paths, tiny_settings):
+    paths = make_paths()
+    _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:10])
+    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.5))
+    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    silence = index[index["label"] == SILENCE_LABEL]
+    rooms = silence[silence["kind"] == "room-tone"]
+    assert 0.35 < len(rooms) / len(silence) < 0.65
+    assert set(rooms.loc[rooms["split"] == "validation", "speaker"]) <= set(SPEAKERS[:10])
+    assert set(rooms.loc[rooms["split"] == "train", "speaker"]).isdisjoint(SPEAKERS[:10])
+    assert rooms["path"].str.startswith("train/audio/").all()

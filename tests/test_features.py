@@ -3,7 +3,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-from competition.audio import AudioError, fix_length, load_clip, read_wav
+from competition.audio import AudioError, fix_length, load_clip, read_wav, room_tone
 from competition.config import AudioConfig
 from competition.features import log_spectrogram, write_feature_array
 from conftest import tone, write_wav
@@ -74,7 +74,7 @@ def test_feature_array_rows_follow_the_sources(tmp_path, workers, monkeypatch):
     import competition.features as features
 
     monkeypatch.setattr(features, "CHUNK_SIZE", 2)
-    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0) for f in (300, 900, 1500, 2100, 2700)]
+    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip") for f in (300, 900, 1500, 2100, 2700)]
     from competition.config import Settings
 
     target = tmp_path / "out.npy"
@@ -84,3 +84,14 @@ def test_feature_array_rows_follow_the_sources(tmp_path, workers, monkeypatch):
     peaks = array.mean(axis=1).argmax(axis=1) * 50  # 50 Hz per bin at 8 kHz with a 160-sample window
     assert list(peaks) == [300, 900, 1500, 2100, 2700]
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_room_tone_loops_the_quietest_stretch_of_a_recording():
+    rng = np.random.default_rng(0)
+    hiss = rng.normal(0, 0.001, 16_000).astype(np.float32)
+    recording = hiss.copy()
+    recording[4_000:12_000] += 0.5 * np.sin(np.arange(8_000) / 5)  # the word
+    tone = room_tone(recording, 16_000, 16_000, phase=123)
+    assert tone.shape == (16_000,) and tone.dtype == np.float32
+    assert np.sqrt((tone ** 2).mean()) < 0.002  # the hiss, not the word
+    assert np.abs(np.diff(tone)).max() < 0.01  # reflected loops: no jumps at the joins

@@ -18,17 +18,6 @@ def _finished(paths: Paths) -> dict[str, str]:
             for name in pipeline.STAGE_NAMES if paths.manifest(name).exists()}
 
 
-@pytest.fixture(scope="module")
-def finished_run(tiny_competition, tmp_path_factory):
-    from competition.config import Settings
-
-    root = tmp_path_factory.mktemp("pipeline")
-    paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "submission.csv")
-    settings = Settings(epochs=1, batch_size=32, workers=1)
-    pipeline.run("all", paths, settings)
-    return paths, settings
-
-
 def test_all_stages_write_a_valid_submission(finished_run, tiny_competition):
     paths, _ = finished_run
     submission = pd.read_csv(paths.output)

@@ -1,7 +1,5 @@
 """Bad input and faults: each case builds the bad input and checks the outcome."""
-import dataclasses
 import errno
-import shutil
 import struct
 
 import numpy as np

@@ -1,0 +1,85 @@
+"""The baseline side stage: pooled-MFCC classifiers on the tiny competition."""
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition import PipelineError, baseline, pipeline
+from competition.config import Paths, Settings
+from competition.labels import LABELS, SILENCE_LABEL
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_competition, tmp_path_factory):
+    root = tmp_path_factory.mktemp("baseline")
+    paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "baseline_submission.csv")
+    settings = Settings(workers=1, baseline_model="knn")
+    pipeline.run("extract", paths, settings)
+    pipeline.run("prepare", paths, settings)
+    broken = sorted(paths.test_audio_dir.glob("*.wav"))[0]
+    broken.write_bytes(b"not audio at all")  # after prepare, as a clip damaged on disk would be
+    pipeline.run("baseline", paths, settings)
+    return paths, settings, broken.name
+
+
+def test_results_table_has_every_model_scored_on_validation(fitted):
+    paths, _, _ = fitted
+    results = pd.read_csv(paths.baseline_dir / "results.csv")
+    assert list(results.columns) == baseline.RESULT_COLUMNS
+    assert list(results["model"]) == list(baseline.MODEL_NAMES)
+    assert results["validation_accuracy"].between(0, 1).all() and (results["fit_seconds"] >= 0).all()
+    # the synthetic words are tone sequences: pooled MFCCs separate them far above chance (1/12)
+    assert results["validation_accuracy"].max() > 0.5
+    for name, size in zip(results["model"], results["model_bytes"]):
+        assert (paths.baseline_dir / f"{name}.joblib").stat().st_size == size
+
+
+def test_saved_models_predict_competition_labels(fitted):
+    paths, _, _ = fitted
+    validation = np.load(next(paths.baseline_dir.glob("mfcc-validation-*.npy")))
+    for name in baseline.MODEL_NAMES:
+        model = joblib.load(paths.baseline_dir / f"{name}.joblib")
+        assert set(model.predict(validation[:20])) <= set(LABELS)
+
+
+def test_submission_is_checked_and_an_unreadable_clip_becomes_silence(fitted):
+    paths, _, broken = fitted
+    submission = pd.read_csv(paths.output)
+    sample = pd.read_csv(paths.sample_submission)
+    assert list(submission["fname"]) == list(sample["fname"])
+    assert submission.set_index("fname").loc[broken, "label"] == SILENCE_LABEL
+    assert set(submission["label"]) <= set(LABELS)
+
+
+def test_a_rerun_reads_the_cached_features(fitted, monkeypatch, caplog):
+    paths, settings, _ = fitted
+
+    def refuse(*args):
+        raise AssertionError("features were recomputed")
+
+    monkeypatch.setattr(baseline, "_pooled_chunk", refuse)
+    with caplog.at_level("INFO"):
+        submission = baseline.write_submission(paths, settings, joblib.load(paths.baseline_dir / "knn.joblib"))
+    assert "pooled MFCCs of 40 clips from the cache" in caplog.text
+    assert "1 unreadable test clips get the fallback label 'silence'" in caplog.text
+    assert len(submission) == 40
+    assert len(list(paths.baseline_dir.glob("mfcc-*.npy"))) == 3  # train, validation, test
+
+
+def test_the_manifest_records_the_submission_model(fitted):
+    paths, _, _ = fitted
+    manifest = pipeline.read_manifest(paths, "baseline")
+    assert manifest["settings"]["baseline_model"] == "knn"
+    assert set(manifest["outputs"]) == {"baseline/results.csv"} | {f"baseline/{n}.joblib" for n in baseline.MODEL_NAMES}
+
+
+def test_an_unknown_model_name_is_refused_with_the_choices():
+    with pytest.raises(PipelineError, match="--baseline-model must be one of knn, logreg, forest, linear-svm, "
+                                            "boosting; got 'svm'"):
+        Settings(baseline_model="svm")
+
+
+def test_baseline_without_prepare_says_which_stage_to_run(tmp_path):
+    paths = Paths(input_dir=tmp_path / "input", work_dir=tmp_path / "work", output=tmp_path / "out.csv")
+    with pytest.raises(PipelineError, match="run --stage extract first"):
+        pipeline.run("baseline", paths, Settings(workers=1))

@@ -1,0 +1,76 @@
+"""The training report (reports/train/), on the model trained once on the tiny competition."""
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition import PipelineError, pipeline
+from competition.config import Paths, Settings
+from competition.labels import LABELS
+from competition.reports import per_class_scores, write_training_report
+
+FIGURES = ["training_curves.png", "confusion_matrix.png", "embeddings_pca.png"]
+
+
+def test_report_shows_curves_confusion_scores_size_and_embeddings(finished_run):
+    paths, settings = finished_run
+    index = write_training_report(paths, settings)
+    folder = paths.reports_dir / "train"
+    assert index == folder / "index.html"
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(FIGURES)
+    page = index.read_text()
+    assert re.findall(r"<img src='([^']+)'", page) == FIGURES
+    metrics = json.loads((paths.model_dir / "metrics.json").read_text())
+    assert f"{metrics['parameters']:,} parameters" in page and f"{metrics['model_bytes']:,}" in page
+    assert page.count("<table") == 2  # the summary and the per-class scores
+
+
+def test_per_class_table_matches_the_confusion_matrix(finished_run):
+    paths, settings = finished_run
+    write_training_report(paths, settings)
+    scores = pd.read_csv(paths.reports_dir / "train" / "per_class.csv", index_col="label")
+    matrix = pd.read_csv(paths.model_dir / "confusion_matrix.csv", index_col=0)
+    assert list(scores.columns) == ["precision", "recall", "f1", "support"]
+    assert list(scores.index) == list(LABELS)
+    assert scores["support"].sum() == matrix.to_numpy().sum()
+    assert scores[["precision", "recall", "f1"]].stack().between(0, 1).all()
+
+
+def test_per_class_scores_by_hand():
+    matrix = pd.DataFrame([[8, 2, 0], [1, 3, 0], [0, 0, 0]], index=["a", "b", "c"], columns=["a", "b", "c"])
+    scores = per_class_scores(matrix)
+    assert scores.loc["a", "precision"] == pytest.approx(8 / 9) and scores.loc["a", "recall"] == pytest.approx(0.8)
+    assert scores.loc["b", "f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert scores.loc["c"].tolist() == [0.0, 0.0, 0.0, 0]  # no clips, no predictions: zeros, not NaN
+    assert list(scores["support"]) == [10, 4, 0]
+
+
+def test_report_stage_rewrites_the_folder_and_records_a_manifest(finished_run):
+    paths, settings = finished_run
+    stale = paths.reports_dir / "train" / "old_figure.png"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"left from an earlier run")
+    pipeline.run("report", paths, settings)
+    assert not stale.exists()
+    assert set(pipeline.read_manifest(paths, "report")["outputs"]) == {"reports/train/index.html"}
+    assert "report" not in pipeline.STAGE_NAMES
+
+
+def test_report_without_a_model_says_to_train_first(tmp_path):
+    paths = Paths(input_dir=tmp_path, work_dir=tmp_path / "work", output=tmp_path / "out.csv")
+    with pytest.raises(PipelineError, match="run --stage train first"):
+        write_training_report(paths, Settings(workers=1))
+    with pytest.raises(PipelineError, match="needs the output of stage train.*run --stage train first"):
+        pipeline.run("report", paths, Settings(workers=1))
+
+
+def test_embeddings_come_from_the_layer_before_the_classifier(finished_run):
+    from competition.reports import validation_embeddings
+
+    paths, settings = finished_run
+    embeddings, labels = validation_embeddings(paths, settings)
+    table = pd.read_csv(paths.features_dir / "validation.csv")
+    assert len(embeddings) == len(labels) == int(table["readable"].sum())
+    assert embeddings.ndim == 2 and embeddings.shape[1] != len(LABELS) and np.isfinite(embeddings).all()
