@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Iterator
 
 
+# mkstemp and mkdtemp create private files (0600, 0700); an artefact should get the permissions
+# any ordinary write would, so read the process's umask once.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _sweep(folder: Path, pattern: str) -> None:
     """Remove what a killed run left half-written under a temporary name (it would only fill the disk)."""
     for leftover in folder.glob(pattern):
@@ -35,6 +41,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     )
     os.close(handle)
     temp = Path(temp_name)
+    os.chmod(temp, 0o666 & ~_UMASK)
     try:
         yield temp
         os.replace(temp, path)
@@ -54,6 +61,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep(path.parent, f".{path.name}.*.partial")
     temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(temp, 0o777 & ~_UMASK)
     try:
         yield temp
         if path.exists():

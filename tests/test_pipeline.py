@@ -144,3 +144,16 @@ def test_every_flag_has_help_with_its_default(capsys):
     for flag in ("--stage", "--from", "--input-dir", "--work-dir", "--output", "--seed", "--epochs", "--demo", "--model"):
         assert flag in text
     assert "(default: all)" in text and "(default: 42)" in text
+
+
+def test_a_cache_that_does_not_match_its_manifest_is_rebuilt(finished_run, tmp_path):
+    paths, settings = finished_run
+    copy = dataclasses.replace(paths, work_dir=tmp_path / "work", output=tmp_path / "submission.csv")
+    shutil.copytree(paths.work_dir, copy.work_dir)
+    cache = copy.features_dir / "train.npy"
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # a half-written cache under its final name
+    features = pipeline._BY_NAME["features"]
+    assert pipeline.staleness(features, copy, settings) == f"output {cache} is missing or changed"
+    pipeline.run("all", copy, dataclasses.replace(settings, workers=1), rerun_from=None)
+    assert np.load(cache).shape == np.load(paths.features_dir / "train.npy").shape
+    assert copy.output.read_bytes() == paths.output.read_bytes()

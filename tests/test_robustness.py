@@ -230,3 +230,16 @@ def test_disk_full_during_predict_leaves_the_previous_submission_untouched(prepa
         pipeline.run("predict", prepared, tiny_settings)
     assert prepared.output.read_text() == "the previous submission\n"
     assert not list(prepared.output.parent.glob(".submission.*"))
+
+
+def test_artefacts_get_ordinary_permissions_not_temporary_ones(tmp_path):
+    import stat
+
+    from competition import io_utils
+
+    io_utils.atomic_write_text(tmp_path / "submission.csv", "fname,label\n")
+    with io_utils.atomic_dir(tmp_path / "extract") as folder:
+        (folder / "a").write_text("x")
+    # what open() and mkdir() would give under the process's umask, not mkstemp's private 0600
+    assert stat.S_IMODE((tmp_path / "submission.csv").stat().st_mode) == 0o666 & ~io_utils._UMASK
+    assert stat.S_IMODE((tmp_path / "extract").stat().st_mode) == 0o777 & ~io_utils._UMASK
