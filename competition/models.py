@@ -59,12 +59,9 @@ def _conv_bn_relu(x, filters: int):
     return layers.ReLU()(x)
 
 
-@register("cnn")
-def cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
-    """A batch-normalised VGG-style CNN with global pooling, small enough for a CPU."""
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Reshape((*input_shape, 1))(inputs)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+def _vgg_head(image, n_classes: int):
+    """Batch-normalised VGG-style blocks, global pooling and a softmax: the body both CNNs share."""
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(image)
     x = _conv_bn_relu(x, 16)
     x = layers.MaxPooling2D(2)(x)
     for filters in (32, 64, 128):
@@ -73,8 +70,15 @@ def cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
         x = layers.MaxPooling2D(2)(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="cnn")
+    return layers.Dense(n_classes, activation="softmax")(x)
+
+
+@register("cnn")
+def cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    """A batch-normalised VGG-style CNN with global pooling, small enough for a CPU."""
+    inputs = keras.Input(shape=input_shape)
+    image = layers.Reshape((*input_shape, 1))(inputs)
+    return keras.Model(inputs, _vgg_head(image, n_classes), name="cnn")
 
 
 @keras.saving.register_keras_serializable(package="competition")
@@ -101,16 +105,5 @@ class LogMel(layers.Layer):
 def mel_cnn(input_shape: tuple[int, int], n_classes: int) -> keras.Model:
     """The batch-normalised CNN on 40 log-mel bands: about twice as fast as on 81 linear bins."""
     inputs = keras.Input(shape=input_shape)
-    x = LogMel(n_mels=40)(inputs)
-    x = layers.Reshape((input_shape[0], 40, 1))(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
-    x = _conv_bn_relu(x, 16)
-    x = layers.MaxPooling2D(2)(x)
-    for filters in (32, 64, 128):
-        x = _conv_bn_relu(x, filters)
-        x = _conv_bn_relu(x, filters)
-        x = layers.MaxPooling2D(2)(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="mel_cnn")
+    image = layers.Reshape((input_shape[0], 40, 1))(LogMel(n_mels=40)(inputs))
+    return keras.Model(inputs, _vgg_head(image, n_classes), name="mel_cnn")
