@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
 
 from competition import PipelineError  # noqa: E402
-from competition.config import AudioConfig, Paths, Settings  # noqa: E402
+from competition.config import FEATURE_KINDS, AudioConfig, Paths, Settings  # noqa: E402
 from competition.baseline import MODEL_NAMES as BASELINE_MODELS  # noqa: E402
 from competition.pipeline import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 
@@ -57,7 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate,
                         help="peak learning rate of the cosine schedule")
     parser.add_argument("--model", default=DEFAULTS.model,
-                        help="model from the registry: mel-cnn, cnn (81 linear bins) or seed-cnn (the notebook recipe)")
+                        help="model from the registry: mel-cnn, cnn (81 linear bins), seed-cnn (the notebook recipe), "
+                             "dense (pooled features) or conv1d (raw 8 kHz waveform)")
+    parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
+                        help="what the model reads: logspec (log-power spectrogram), mfcc (13 MFCCs with deltas, "
+                             "computed in the model from the same cache) or wave (the 8 kHz signal) "
+                             "(default: the model's own: wave for conv1d, mfcc for dense, logspec for the rest)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
                         help="time shift, noise mixing, volume and SpecAugment masks while training")
     parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
@@ -118,6 +123,17 @@ def classify_files(paths: Paths, settings: Settings, files: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def model_features(model: str, features: str | None) -> str:
+    """Check --model and --features together; the model's own features when none are named."""
+    from competition.models import check_features, default_features, model_names  # imports TensorFlow
+
+    if model not in model_names():
+        raise PipelineError(f"--model {model!r} is not in the registry; expected one of {', '.join(model_names())}")
+    features = features or default_features(model)
+    check_features(model, features)
+    return features
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -127,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --from {args.rerun_from} only applies to --stage all", file=sys.stderr)
         return 2
     try:
+        features = args.features or DEFAULTS.features
+        if args.stage not in SIDE_STAGE_NAMES and not (args.score or args.classify):
+            features = model_features(args.model, args.features)
         settings = Settings(
             seed=args.seed, epochs=args.epochs if args.epochs is not None else (8 if args.demo else DEFAULTS.epochs),
-            batch_size=args.batch_size, learning_rate=args.learning_rate, model=args.model,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, model=args.model, features=features,
             silence_share=args.silence_share, feature_dtype=args.feature_dtype, workers=args.workers,
             augment=args.augment, patience=args.patience, ensemble=args.ensemble, tta=args.tta,
             calibrate_unknown=args.calibrate_unknown, extra_validation_share=args.extra_validation_share,
@@ -151,11 +170,6 @@ def main(argv: list[str] | None = None) -> int:
             return classify_files(paths, settings, args.classify)
         from competition import pipeline
 
-        if args.stage not in SIDE_STAGE_NAMES:
-            from competition.models import model_names  # imports TensorFlow: only once it is needed
-
-            if args.model not in model_names():
-                raise PipelineError(f"--model {args.model!r} is not in the registry; expected one of {', '.join(model_names())}")
         if args.demo:
             from competition.archives import ARCHIVES
             from competition.demo import make_demo_competition

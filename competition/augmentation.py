@@ -64,8 +64,12 @@ def mask(x: tf.Tensor, axis: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(blank, tf.reduce_mean(x, axis=[1, 2], keepdims=True), x)
 
 
-def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
-    """`seed`: two integers; the same seed gives the same augmentation."""
+def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
+                  samples_per_frame: int = 80) -> tf.Tensor:
+    """`seed`: two integers; the same seed gives the same augmentation. A batch of waveforms
+    (batch, samples) gets the same shift, noise and volume changes in the signal domain."""
+    if x.shape.rank == 2:
+        return augment_waves(x, noise_bank, config, seed, samples_per_frame)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     x = shift_in_time(x, config.max_shift_frames, seeds[0])
     if noise_bank is not None:
@@ -73,3 +77,22 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
     x = change_volume(x, config.volume_db, seeds[2])
     x = mask(x, 1, config.max_time_mask, seeds[3])
     return mask(x, 2, config.max_freq_mask, seeds[4])
+
+
+def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
+                  samples_per_frame: int) -> tf.Tensor:
+    """The waveform counterpart of augment_batch: shift (zeros fill), added noise, volume."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    max_shift = config.max_shift_frames * samples_per_frame
+    shift = _uniform([batch, 1], -max_shift, max_shift + 1, seeds[0], tf.int32)
+    source = tf.range(length)[None, :] - shift
+    inside = (source >= 0) & (source < length)
+    x = tf.where(inside, tf.gather(x, tf.clip_by_value(source, 0, length - 1), batch_dims=1), 0.0)
+    if noise_bank is not None:
+        noise_seeds = tf.random.experimental.stateless_split(seeds[1], 3)
+        pick = _uniform([batch], 0, tf.shape(noise_bank)[0], noise_seeds[0], tf.int32)
+        on = tf.cast(_uniform([batch], 0.0, 1.0, noise_seeds[2]) < config.noise_probability, tf.float32)
+        gain = _uniform([batch], 0.0, config.max_noise_gain, noise_seeds[1]) * on
+        x = x + gain[:, None] * tf.gather(noise_bank, pick)
+    return x * 10.0 ** (_uniform([batch, 1], -config.volume_db, config.volume_db, seeds[2]) / 20.0)

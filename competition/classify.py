@@ -12,7 +12,7 @@ import numpy as np
 from . import PipelineError
 from .audio import AudioError, load_clip
 from .config import Paths, Settings
-from .features import log_spectrogram
+from .features import clip_features
 from .labels import read_labels
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ def classify(paths: Paths, settings: Settings, files: list[Path]) -> Iterator[Cl
     from .training import apply_unknown_threshold
 
     members, labels, config = load_classifier(paths)
+    # what the model was trained on, not what today's flags say
+    trained = dataclasses.replace(settings, features=config.get("features", settings.features))
+    representation, dtype = trained.cached_representation, config.get("feature_dtype", settings.feature_dtype)
     for path in map(Path, files):
         if not path.is_file():
             yield Classified(path, error=f"{path}: no such file")
@@ -69,7 +72,7 @@ def classify(paths: Paths, settings: Settings, files: list[Path]) -> Iterator[Cl
             yield Classified(path, error=str(error))
             continue
         # through the cache dtype, so the model sees exactly what it saw in training
-        features = log_spectrogram(clip, settings.audio).astype(settings.feature_dtype).astype(np.float32)
+        features = clip_features(clip, settings.audio, representation).astype(dtype).astype(np.float32)
         probabilities = predict_probabilities(members, features, config["tta_shifts"])
         label = labels[int(apply_unknown_threshold(probabilities, config["unknown_threshold"], labels)[0])]
         order = np.argsort(probabilities[0])[::-1][:TOP]

@@ -7,6 +7,12 @@ from pathlib import Path
 
 from . import PipelineError
 
+# What the network sees. logspec and mfcc share one cache of log-power spectrograms (MFCCs are
+# computed inside the model, so noise mixing still happens in the power domain); wave caches
+# the 8 kHz signal itself.
+FEATURE_KINDS = ("logspec", "mfcc", "wave")
+WAVE = "wave"
+
 
 @dataclasses.dataclass(frozen=True)
 class AudioConfig:
@@ -54,6 +60,10 @@ class AudioConfig:
     def feature_shape(self) -> tuple[int, int]:
         return (self.n_frames, self.n_freqs)
 
+    def cache_shape(self, features: str) -> tuple[int, ...]:
+        """Shape of one clip's cached features: the 8 kHz samples, or the spectrogram."""
+        return (self.target_samples,) if features == WAVE else self.feature_shape
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -64,6 +74,7 @@ class Settings:
     batch_size: int = 64
     learning_rate: float = 1e-3
     model: str = "mel-cnn"
+    features: str = "logspec"
     augment: bool = True
     patience: int = 10
     ensemble: int = 1
@@ -104,6 +115,8 @@ class Settings:
 
         if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
             raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); got {unknown_words}")
+        if self.features not in FEATURE_KINDS:
+            raise PipelineError(f"--features must be one of {', '.join(FEATURE_KINDS)}; got {self.features!r}")
         if self.feature_dtype not in ("float16", "float32"):
             raise PipelineError(f"feature dtype must be float16 or float32; got {self.feature_dtype}")
         if self.workers < 1:
@@ -114,6 +127,15 @@ class Settings:
 
         if self.baseline_model is not None and self.baseline_model not in MODEL_NAMES:
             raise PipelineError(f"--baseline-model must be one of {', '.join(MODEL_NAMES)}; got {self.baseline_model!r}")
+
+    @property
+    def cached_representation(self) -> str:
+        """What the features stage stores: the waveform, or the spectrogram that logspec and mfcc share."""
+        return WAVE if self.features == WAVE else "spectrogram"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.audio.cache_shape(self.features)
 
 
 @dataclasses.dataclass(frozen=True)

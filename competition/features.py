@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .audio import AudioError, load_clip, load_room_tone
 from .dataset import CLIP, ROOM_TONE
-from .config import AudioConfig, Paths, Settings
+from .config import WAVE, AudioConfig, Paths, Settings
 from .io_utils import atomic_path, reserve
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,23 @@ LOG_FLOOR = 1e-10
 SPLITS = ("train", "validation", "noise", "test")
 
 
+def resample(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
+    """(n, clip_samples) at sample_rate -> (n, target_samples) at target_rate, float32."""
+    return scipy.signal.resample(np.atleast_2d(clips), audio.target_samples, axis=-1).astype(np.float32)
+
+
 def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
     """(n, clip_samples) at sample_rate -> (n, n_frames, n_freqs) float32 log power."""
-    clips = np.atleast_2d(clips)
-    resampled = scipy.signal.resample(clips, audio.target_samples, axis=-1)
+    return _log_spectrogram_of_resampled(resample(clips, audio), audio)
+
+
+def clip_features(clips: np.ndarray, audio: AudioConfig, representation: str) -> np.ndarray:
+    """What the cache holds for each clip: the 8 kHz waveform, or its log-spectrogram."""
+    resampled = resample(clips, audio)
+    return resampled if representation == WAVE else _log_spectrogram_of_resampled(resampled, audio)
+
+
+def _log_spectrogram_of_resampled(resampled: np.ndarray, audio: AudioConfig) -> np.ndarray:
     _, _, power = scipy.signal.spectrogram(
         resampled, fs=audio.target_rate, window="hann", nperseg=audio.window_samples,
         noverlap=audio.window_samples - audio.step_samples, detrend=False, axis=-1,
@@ -43,9 +56,9 @@ def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
 Source = tuple[str, int, float, str]  # path, offset, gain, kind (see dataset.INDEX_COLUMNS)
 
 
-def _features_of_chunk(args: tuple[list[Source], AudioConfig]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def _features_of_chunk(args: tuple[list[Source], AudioConfig, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Features of a chunk of clips; an unreadable clip gets zeros and is reported, not raised."""
-    sources, audio = args
+    sources, audio, representation = args
     clips, failures = [], []
     for position, (path, offset, gain, kind) in enumerate(sources):
         try:
@@ -54,7 +67,7 @@ def _features_of_chunk(args: tuple[list[Source], AudioConfig]) -> tuple[np.ndarr
         except AudioError as error:
             clips.append(np.zeros(audio.clip_samples, np.float32))
             failures.append((position, str(error)))
-    return log_spectrogram(np.stack(clips), audio), failures
+    return clip_features(np.stack(clips), audio, representation), failures
 
 
 def write_feature_array(sources: list[Source], target: Path,
@@ -64,9 +77,9 @@ def write_feature_array(sources: list[Source], target: Path,
     Returns a boolean mask of the clips that could be read.
     """
     audio = settings.audio
-    shape = (len(sources), *audio.feature_shape)
+    shape = (len(sources), *audio.cache_shape(settings.features))
     chunks = [sources[i:i + CHUNK_SIZE] for i in range(0, len(sources), CHUNK_SIZE)]
-    jobs = [(chunk, audio) for chunk in chunks]
+    jobs = [(chunk, audio, settings.cached_representation) for chunk in chunks]
     readable = np.ones(len(sources), dtype=bool)
     with atomic_path(target) as temp:
         array = np.lib.format.open_memmap(temp, mode="w+", dtype=settings.feature_dtype, shape=shape)

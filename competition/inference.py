@@ -57,6 +57,10 @@ def predict(paths: Paths, settings: Settings) -> None:
     table = pd.read_csv(paths.features_dir / "test.csv")
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")
+    if tuple(members[0].input_shape[1:]) != features.shape[1:]:
+        raise PipelineError(f"{paths.features_dir / 'test.npy'} holds features of shape {features.shape[1:]}, but "
+                            f"the model in {paths.model_dir} reads {tuple(members[0].input_shape[1:])}; "
+                            "run --stage features with the flags the model was trained with")
     log.info("%d model(s), test-time shifts %s frames, unknown below confidence %.2f",
              len(members), config["tta_shifts"], config["unknown_threshold"])
 

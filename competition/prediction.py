@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 from tqdm import tqdm
 
-from .config import Paths, Settings
+from .config import WAVE, Paths, Settings
 
 TTA_SHIFT_FRAMES = (-3, 0, 3)
 
@@ -20,15 +20,20 @@ def member_file(paths: Paths, member: int) -> Path:
 
 
 def tta_shifts(settings: Settings) -> tuple[int, ...]:
-    return TTA_SHIFT_FRAMES if settings.tta else (0,)
+    """Shifts in rows of the cached features: frames of a spectrogram, samples of a waveform."""
+    if not settings.tta:
+        return (0,)
+    per_frame = settings.audio.step_samples if settings.features == WAVE else 1
+    return tuple(shift * per_frame for shift in TTA_SHIFT_FRAMES)
 
 
 def shift_frames(x: np.ndarray, shift: int) -> np.ndarray:
-    """Move every example by `shift` frames, filling with each example's floor (as training does)."""
+    """Move every example by `shift` rows, filling as training does: a spectrogram with its
+    floor, a waveform with zeros."""
     if shift == 0:
         return x
     moved = np.empty_like(x)
-    moved[:] = x.min(axis=(1, 2), keepdims=True)
+    moved[:] = x.min(axis=tuple(range(1, x.ndim)), keepdims=True) if x.ndim > 2 else 0.0
     if shift > 0:
         moved[:, shift:] = x[:, :-shift]
     else:

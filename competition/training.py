@@ -32,8 +32,15 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def load_split(paths: Paths, split: str, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def check_cache_shape(shape: tuple[int, ...], settings: Settings, where) -> None:
+    if tuple(shape) != settings.input_shape:
+        raise PipelineError(f"{where}: holds features of shape {tuple(shape)}, but --features {settings.features} "
+                            f"needs {settings.input_shape}; run --stage features with the same flags (or --stage all)")
+
+
+def load_split(paths: Paths, settings: Settings, split: str, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     features = np.load(paths.features_dir / f"{split}.npy", mmap_mode="r")
+    check_cache_shape(features.shape[1:], settings, paths.features_dir / f"{split}.npy")
     table = pd.read_csv(paths.features_dir / f"{split}.csv")
     if len(table) != len(features):
         raise PipelineError(
@@ -63,7 +70,7 @@ def epoch_dataset(x: tf.Tensor, y: tf.Tensor, noise: tf.Tensor | None, settings:
         features = tf.cast(tf.gather(x, rows), tf.float32)
         if settings.augment:
             seed = tf.stack([tf.constant(settings.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
-            features = augment_batch(features, noise, config, seed)
+            features = augment_batch(features, noise, config, seed, settings.audio.step_samples)
         return features, tf.gather(y, rows)
 
     return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -112,7 +119,7 @@ class Checkpoint:
 
 def _new_model(settings: Settings, member: int, n_train: int) -> keras.Model:
     seed_everything(settings.seed + member)
-    model = build_model(settings.model, settings.audio.feature_shape, len(LABELS))
+    model = build_model(settings.model, settings.input_shape, len(LABELS), settings.features)
     steps = int(np.ceil(n_train / settings.batch_size)) * settings.epochs
     schedule = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -173,9 +180,9 @@ def train(paths: Paths, settings: Settings, fingerprint: dict | None = None) -> 
     """`fingerprint`: what the run depends on (settings, upstream digests); a checkpoint with
     another fingerprint is ignored and training starts over."""
     labels = list(LABELS)
-    data = {split: load_split(paths, split, labels) for split in ("train", "validation")}
+    data = {split: load_split(paths, settings, split, labels) for split in ("train", "validation")}
     noise_file = paths.features_dir / "noise.npy"
-    data["noise"] = load_split(paths, "noise", labels + ["noise"])[0].astype(np.float32) if noise_file.exists() else None
+    data["noise"] = load_split(paths, settings, "noise", labels + ["noise"])[0].astype(np.float32) if noise_file.exists() else None
     data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
     log.info("training on %d clips, validating on %d held-out-speaker clips, %d noise windows for mixing",
              len(data["train"][0]), len(data["validation"][0]), 0 if data["noise"] is None else len(data["noise"]))
@@ -231,6 +238,7 @@ def calibrate_and_report(paths: Paths, settings: Settings, labels: list[str], x_
     atomic_write_json(paths.model_dir / "predict_config.json", {
         "members": [member_file(paths, m).name for m in range(settings.ensemble)],
         "tta_shifts": list(tta_shifts(settings)), "unknown_threshold": threshold,
+        "features": settings.features, "feature_dtype": settings.feature_dtype,
     })
     atomic_write_json(paths.model_dir / "metrics.json", {
         "validation_accuracy": accuracy, "validation_balanced_accuracy": balanced,
