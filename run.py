@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
 
 from competition import PipelineError  # noqa: E402
-from competition.config import FEATURE_KINDS, AudioConfig, Paths, Settings  # noqa: E402
+from competition.config import FEATURE_KINDS, STRATEGIES, AudioConfig, Paths, Settings  # noqa: E402
 from competition.baseline import MODEL_NAMES as BASELINE_MODELS  # noqa: E402
 from competition.pipeline import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 
@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of synthesised silence clips in training and validation")
     parser.add_argument("--feature-dtype", choices=("float16", "float32"), default=DEFAULTS.feature_dtype,
                         help="dtype of the cached spectrograms")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=DEFAULTS.strategy,
+                        help="default: train on one device; mirrored: tf.distribute.MirroredStrategy over every "
+                             "visible GPU (e.g. Kaggle's 2x T4), the batch split between them")
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers,
                         help="processes for feature extraction (default: all cores)")
     parser.add_argument("--require-noise", action="store_true",
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(
             seed=args.seed, epochs=args.epochs if args.epochs is not None else (8 if args.demo else DEFAULTS.epochs),
             batch_size=args.batch_size, learning_rate=args.learning_rate, model=args.model, features=features,
+            strategy=args.strategy,
             silence_share=args.silence_share, feature_dtype=args.feature_dtype, workers=args.workers,
             augment=args.augment, patience=args.patience, ensemble=args.ensemble, tta=args.tta,
             calibrate_unknown=args.calibrate_unknown, extra_validation_share=args.extra_validation_share,

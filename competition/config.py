@@ -11,6 +11,7 @@ from . import PipelineError
 # computed inside the model, so noise mixing still happens in the power domain); wave caches
 # the 8 kHz signal itself.
 FEATURE_KINDS = ("logspec", "mfcc", "wave")
+STRATEGIES = ("default", "mirrored")
 WAVE = "wave"
 
 
@@ -92,6 +93,8 @@ class Settings:
     noise_bank: int = 400
     require_noise: bool = False
     feature_dtype: str = "float16"
+    # how training is spread over devices; it changes the arithmetic, not the recipe
+    strategy: str = "default"
     # explore: clips per word whose audio is loaded (mean spectra, PCA, voice activity)
     explore_per_word: int = 100
     # baseline: the scikit-learn model whose test predictions become a submission (None: none)
@@ -117,6 +120,8 @@ class Settings:
             raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); got {unknown_words}")
         if self.features not in FEATURE_KINDS:
             raise PipelineError(f"--features must be one of {', '.join(FEATURE_KINDS)}; got {self.features!r}")
+        if self.strategy not in STRATEGIES:
+            raise PipelineError(f"--strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}")
         if self.feature_dtype not in ("float16", "float32"):
             raise PipelineError(f"feature dtype must be float16 or float32; got {self.feature_dtype}")
         if self.workers < 1:

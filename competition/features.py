@@ -1,20 +1,24 @@
 """Stage 3, features: one log-spectrogram per clip, cached as .npy arrays on disk.
 
-The arrays are written through a memory map, so the whole test set never has to
-fit in memory, and each worker process handles a chunk of files at a time.
+Worker processes each handle a chunk of files at a time; the chunks are appended to the
+file in order, so the whole test set never has to fit in memory.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import multiprocessing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 import scipy.signal
+from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
+from . import PipelineError
 from .audio import AudioError, load_clip, load_room_tone
 from .dataset import CLIP, ROOM_TONE
 from .config import WAVE, AudioConfig, Paths, Settings
@@ -30,8 +34,20 @@ SPLITS = ("train", "validation", "noise", "test")
 
 
 def resample(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
-    """(n, clip_samples) at sample_rate -> (n, target_samples) at target_rate, float32."""
-    return scipy.signal.resample(np.atleast_2d(clips), audio.target_samples, axis=-1).astype(np.float32)
+    """(n, clip_samples) at sample_rate -> (n, target_samples) at target_rate, float32.
+
+    The same Fourier-domain resampling as scipy.signal.resample (its Nyquist rule included),
+    done in single precision: twice as fast, and equal to float tolerance.
+    """
+    clips = np.atleast_2d(clips).astype(np.float32, copy=False)
+    target, source = audio.target_samples, clips.shape[-1]
+    spectrum = scipy.fft.rfft(clips, axis=-1)
+    kept = np.zeros((*clips.shape[:-1], target // 2 + 1), spectrum.dtype)
+    shared = min(target, source) // 2 + 1
+    kept[..., :shared] = spectrum[..., :shared]
+    if target < source and target % 2 == 0:
+        kept[..., target // 2] *= 2  # the folded Nyquist bin, as scipy.signal.resample does
+    return scipy.fft.irfft(kept, target, axis=-1) * np.float32(target / source)
 
 
 def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
@@ -45,20 +61,32 @@ def clip_features(clips: np.ndarray, audio: AudioConfig, representation: str) ->
     return resampled if representation == WAVE else _log_spectrogram_of_resampled(resampled, audio)
 
 
+@functools.lru_cache(maxsize=4)
+def _window(audio: AudioConfig) -> tuple[np.ndarray, np.float32]:
+    window = scipy.signal.get_window("hann", audio.window_samples).astype(np.float32)  # periodic, as scipy's spectrogram
+    return window, np.float32(1.0 / (audio.target_rate * float((window ** 2).sum())))
+
+
 def _log_spectrogram_of_resampled(resampled: np.ndarray, audio: AudioConfig) -> np.ndarray:
-    _, _, power = scipy.signal.spectrogram(
-        resampled, fs=audio.target_rate, window="hann", nperseg=audio.window_samples,
-        noverlap=audio.window_samples - audio.step_samples, detrend=False, axis=-1,
-    )
-    return np.log(np.swapaxes(power, -1, -2).astype(np.float32) + LOG_FLOOR)
+    """scipy.signal.spectrogram's one-sided power spectral density (Hann window, no detrending),
+    framed with strides and transformed in single precision, then log(power + 1e-10)."""
+    window, scale = _window(audio)
+    frames = sliding_window_view(resampled, audio.window_samples, axis=-1)[..., ::audio.step_samples, :]
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    power *= scale
+    # one-sided density: every bin but DC (and Nyquist, for an even window) counts twice
+    power[..., 1:None if audio.window_samples % 2 else -1] *= 2
+    return np.log(power + np.float32(LOG_FLOOR))
 
 
 Source = tuple[str, int, float, str]  # path, offset, gain, kind (see dataset.INDEX_COLUMNS)
 
 
-def _features_of_chunk(args: tuple[list[Source], AudioConfig, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Features of a chunk of clips; an unreadable clip gets zeros and is reported, not raised."""
-    sources, audio, representation = args
+def _features_of_chunk(args: tuple[list[Source], AudioConfig, str, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Features of a chunk of clips in the cache dtype; an unreadable clip gets zeros and is
+    reported, not raised."""
+    sources, audio, representation, dtype = args
     clips, failures = [], []
     for position, (path, offset, gain, kind) in enumerate(sources):
         try:
@@ -67,46 +95,77 @@ def _features_of_chunk(args: tuple[list[Source], AudioConfig, str]) -> tuple[np.
         except AudioError as error:
             clips.append(np.zeros(audio.clip_samples, np.float32))
             failures.append((position, str(error)))
-    return clip_features(np.stack(clips), audio, representation), failures
+    return clip_features(np.stack(clips), audio, representation).astype(dtype), failures
 
 
 def write_feature_array(sources: list[Source], target: Path,
                         settings: Settings, desc: str) -> np.ndarray:
     """Compute features for `sources` (path, offset, gain, kind) into `target` (.npy), atomically.
 
-    Returns a boolean mask of the clips that could be read.
+    Chunks arrive in order and are appended with plain writes, so memory stays at a few chunks
+    however many clips there are. Returns a boolean mask of the clips that could be read.
     """
     audio = settings.audio
     shape = (len(sources), *audio.cache_shape(settings.features))
     chunks = [sources[i:i + CHUNK_SIZE] for i in range(0, len(sources), CHUNK_SIZE)]
-    jobs = [(chunk, audio, settings.cached_representation) for chunk in chunks]
+    jobs = [(chunk, audio, settings.cached_representation, settings.feature_dtype) for chunk in chunks]
     readable = np.ones(len(sources), dtype=bool)
-    with atomic_path(target) as temp:
-        array = np.lib.format.open_memmap(temp, mode="w+", dtype=settings.feature_dtype, shape=shape)
-        reserve(temp, temp.stat().st_size)
+    dtype = np.dtype(settings.feature_dtype)
+    with atomic_path(target) as temp, open(temp, "wb") as stream:
+        np.lib.format.write_array_header_1_0(
+            stream, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        stream.flush()
+        reserve(temp, stream.tell() + int(np.prod(shape)) * dtype.itemsize)
         progress = tqdm(total=len(sources), desc=desc, unit="clip")
         if settings.workers > 1 and len(chunks) > 1:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
             context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(settings.workers, mp_context=context) as pool:
-                _fill(array, readable, pool.map(_features_of_chunk, jobs), progress)
+            with concurrent.futures.ProcessPoolExecutor(min(settings.workers, len(chunks)), mp_context=context) as pool:
+                _append(stream, readable, pool.map(_features_of_chunk, jobs), progress)
         else:
-            _fill(array, readable, map(_features_of_chunk, jobs), progress)
+            _append(stream, readable, map(_features_of_chunk, jobs), progress)
         progress.close()
-        array.flush()
-        del array
     return readable
 
 
-def _fill(array: np.ndarray, readable: np.ndarray, results, progress: tqdm) -> None:
+def _append(stream, readable: np.ndarray, results, progress: tqdm) -> None:
     start = 0
     for block, failures in results:
-        array[start:start + len(block)] = block
+        stream.write(np.ascontiguousarray(block).tobytes())
         for position, message in failures:
             readable[start + position] = False
             log.warning("unreadable clip: %s", message)
         start += len(block)
         progress.update(len(block))
+
+
+class FeatureRows:
+    """Rows of a cached .npy file read on demand with plain reads. Pages of a memory map stay
+    in the process's resident memory once touched; these are dropped after each batch, so
+    streaming the whole test set costs one batch of memory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            self.shape, fortran_order, self.dtype = reader(stream)
+            self.offset = stream.tell()
+        if fortran_order:
+            raise PipelineError(f"{path}: expected a C-ordered array; rerun --stage features")
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise IndexError("FeatureRows reads contiguous slices only")
+        count = max(stop - start, 0)
+        block = np.fromfile(self.path, self.dtype, count * self.row_bytes // self.dtype.itemsize,
+                            offset=self.offset + start * self.row_bytes)
+        return block.reshape(count, *self.shape[1:])
 
 
 def build_features(paths: Paths, settings: Settings) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import PipelineError
 from .config import Paths, Settings
+from .features import FeatureRows
 from .io_utils import atomic_path
 from .labels import LABELS, SILENCE_LABEL, read_labels
 from .prediction import predict_probabilities
@@ -53,7 +54,7 @@ def predict(paths: Paths, settings: Settings) -> None:
     labels = read_labels(paths.labels_file)
     config = json.loads((paths.model_dir / "predict_config.json").read_text())
     members = [keras.models.load_model(paths.model_dir / name) for name in config["members"]]
-    features = np.load(paths.features_dir / "test.npy", mmap_mode="r")
+    features = FeatureRows(paths.features_dir / "test.npy")  # streamed: memory stays at one batch
     table = pd.read_csv(paths.features_dir / "test.csv")
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")

@@ -89,8 +89,8 @@ def disk_full(path: Path, error: OSError):
 
 
 def reserve(path: Path, size: int) -> None:
-    """Allocate a file's blocks now: a memory map over a sparse file on a full disk dies of
-    SIGBUS at some later write, where a failed allocation is an ordinary, reportable error."""
+    """Allocate a file's blocks now, so a full disk is found before the work rather than after
+    it, as an ordinary, reportable error (a memory map over a sparse file would die of SIGBUS)."""
     with open(path, "r+b") as handle:
         try:
             os.posix_fallocate(handle.fileno(), 0, size)

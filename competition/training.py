@@ -38,7 +38,11 @@ def check_cache_shape(shape: tuple[int, ...], settings: Settings, where) -> None
                             f"needs {settings.input_shape}; run --stage features with the same flags (or --stage all)")
 
 
-def load_split(paths: Paths, settings: Settings, split: str, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def load_split(paths: Paths, settings: Settings, split: str, labels: list[str],
+               in_memory: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class numbers of the readable clips of a split. With in_memory=False the
+    features stay a memory map of the cache and the labels cover every row (read them through
+    `readable_rows`)."""
     features = np.load(paths.features_dir / f"{split}.npy", mmap_mode="r")
     check_cache_shape(features.shape[1:], settings, paths.features_dir / f"{split}.npy")
     table = pd.read_csv(paths.features_dir / f"{split}.csv")
@@ -49,7 +53,14 @@ def load_split(paths: Paths, settings: Settings, split: str, labels: list[str]) 
         )
     lookup = {label: i for i, label in enumerate(labels)}
     usable = table["readable"].to_numpy(bool)
-    return np.asarray(features)[usable], table.loc[usable, "label"].map(lookup).to_numpy(np.int32)
+    classes = table["label"].map(lookup).fillna(-1).to_numpy(np.int32)
+    if not in_memory:
+        return features, np.where(usable, classes, -1).astype(np.int32)
+    return np.asarray(features[usable]), classes[usable]
+
+
+def readable_rows(y: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(y >= 0)
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
@@ -59,21 +70,41 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     return float(np.mean(recalls))
 
 
-def epoch_dataset(x: tf.Tensor, y: tf.Tensor, noise: tf.Tensor | None, settings: Settings,
+def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, settings: Settings,
                   member: int, epoch: int) -> tf.data.Dataset:
-    """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch)."""
-    order = np.random.default_rng([settings.seed, member, epoch]).permutation(int(x.shape[0]))
+    """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
+
+    `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
+    the model trains on the current one. Rows whose label is negative (unreadable clips) are
+    never drawn.
+    """
+    order = readable_rows(y)[np.random.default_rng([settings.seed, member, epoch]).permutation(int((y >= 0).sum()))]
     batches = tf.data.Dataset.from_tensor_slices(order).batch(settings.batch_size).enumerate()
     config = AugmentConfig()
+    row_shape = tuple(x.shape[1:])
+
+    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(x[rows], dtype=np.float32), y[rows]
 
     def load(batch_number, rows):
-        features = tf.cast(tf.gather(x, rows), tf.float32)
+        features, labels = tf.numpy_function(read, [rows], (tf.float32, tf.int32), stateful=False)
+        features = tf.ensure_shape(features, (None, *row_shape))
         if settings.augment:
             seed = tf.stack([tf.constant(settings.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
             features = augment_batch(features, noise, config, seed, settings.audio.step_samples)
-        return features, tf.gather(y, rows)
+        return features, tf.ensure_shape(labels, (None,))
 
     return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def distribution(settings: Settings) -> tf.distribute.Strategy:
+    """The default (one device) strategy, or one replica per GPU (per CPU device when there is
+    no GPU) with --strategy mirrored."""
+    if settings.strategy == "default":
+        return tf.distribute.get_strategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+        [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def _seed_states(model: keras.Model) -> dict[str, list[int]]:
@@ -132,25 +163,27 @@ def _write_history(paths: Paths, rows: list[dict]) -> None:
 
 
 def train_member(paths: Paths, settings: Settings, member: int, data: dict, checkpoint: Checkpoint,
-                 state: dict) -> dict:
+                 state: dict, strategy: tf.distribute.Strategy) -> dict:
     """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
     x_train, y_train = data["train"]
     x_val, y_val = data["validation"]
-    present = np.unique(y_train)
-    class_weight = {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=y_train))}
-    if state.get("member") == member and state.get("epoch", 0) > 0:
-        model = checkpoint.restore_model(state)
-        log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
-    else:
-        model = _new_model(settings, member, len(x_train))
-        state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
-        if member == 0:
-            log.info("model %s: %d parameters", settings.model, model.count_params())
-    x_tensor, y_tensor = tf.constant(x_train), tf.constant(y_train)
+    known = y_train[y_train >= 0]
+    present = np.unique(known)
+    class_weight = {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
+    with strategy.scope():
+        if state.get("member") == member and state.get("epoch", 0) > 0:
+            model = checkpoint.restore_model(state)
+            log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
+        else:
+            model = _new_model(settings, member, len(known))
+            state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
+            if member == 0:
+                log.info("model %s on %s features: %d parameters, %d replica(s)", settings.model, settings.features,
+                         model.count_params(), strategy.num_replicas_in_sync)
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
     started = time.perf_counter()
     for epoch in range(state["epoch"], settings.epochs):
-        logs = model.fit(epoch_dataset(x_tensor, y_tensor, noise, settings, member, epoch), initial_epoch=epoch,
+        logs = model.fit(epoch_dataset(x_train, y_train, noise, settings, member, epoch), initial_epoch=epoch,
                          epochs=epoch + 1, class_weight=class_weight, shuffle=False, verbose=0).history
         probabilities = model.predict(x_val, batch_size=256, verbose=0)
         predicted = probabilities.argmax(axis=1)
@@ -180,12 +213,13 @@ def train(paths: Paths, settings: Settings, fingerprint: dict | None = None) -> 
     """`fingerprint`: what the run depends on (settings, upstream digests); a checkpoint with
     another fingerprint is ignored and training starts over."""
     labels = list(LABELS)
-    data = {split: load_split(paths, settings, split, labels) for split in ("train", "validation")}
+    data = {"train": load_split(paths, settings, "train", labels, in_memory=False),
+            "validation": load_split(paths, settings, "validation", labels)}
     noise_file = paths.features_dir / "noise.npy"
     data["noise"] = load_split(paths, settings, "noise", labels + ["noise"])[0].astype(np.float32) if noise_file.exists() else None
     data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
     log.info("training on %d clips, validating on %d held-out-speaker clips, %d noise windows for mixing",
-             len(data["train"][0]), len(data["validation"][0]), 0 if data["noise"] is None else len(data["noise"]))
+             len(readable_rows(data["train"][1])), len(data["validation"][0]), 0 if data["noise"] is None else len(data["noise"]))
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     write_labels(paths.labels_file, labels)
     checkpoint = Checkpoint(paths, fingerprint or {})
@@ -193,8 +227,9 @@ def train(paths: Paths, settings: Settings, fingerprint: dict | None = None) -> 
     if state["member"] == 0 and state["epoch"] == 0:
         for stale in paths.model_dir.glob("model-*.keras"):
             stale.unlink()  # members of an earlier, larger ensemble
+    strategy = distribution(settings)
     for member in range(state["member"], settings.ensemble):
-        state = train_member(paths, settings, member, data, checkpoint, state)
+        state = train_member(paths, settings, member, data, checkpoint, state, strategy)
     calibrate_and_report(paths, settings, labels, *data["validation"])
     checkpoint.clear()
     write_report_quietly(paths, settings)

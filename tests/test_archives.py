@@ -68,3 +68,55 @@ def test_archive_with_the_wrong_layout_says_what_was_expected(tmp_path):
         zf.writestr(b"x", "something/else.txt")
     with pytest.raises(PipelineError, match=r"expected it to contain train/audio.*something"):
         extract({"train.7z": archive}, _paths(tmp_path))
+
+
+def test_a_7z_on_the_path_does_the_unpacking_with_the_same_result(tmp_path, monkeypatch):
+    """A stand-in `7z` (py7zr behind the real 7-Zip's command line) proves the system tool is
+    called with the arguments 7-Zip takes, and that its output is what py7zr gives."""
+    import sys
+
+    from competition.archives import system_7z
+    from competition.demo import make_demo_competition
+
+    make_demo_competition(tmp_path / "input", seed=3, n_speakers=2, n_test=4)
+    archives = find_archives(tmp_path / "input")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert system_7z() is None
+    extract(archives, Paths(tmp_path / "input", tmp_path / "py7zr", tmp_path / "s.csv"))
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls.txt"
+    fake = tools / "7z"
+    fake.write_text(f"""#!{sys.executable}
+import sys, py7zr
+open({str(calls)!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
+command, *options, archive = sys.argv[1:]
+assert command == "x" and "-y" in options
+target = next(o[2:] for o in options if o.startswith("-o"))
+with py7zr.SevenZipFile(archive) as zf:
+    zf.extractall(target)
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    assert system_7z() == str(fake)
+    extract(archives, Paths(tmp_path / "input", tmp_path / "system", tmp_path / "s.csv"))
+    assert len(calls.read_text().splitlines()) == 3
+
+    def tree(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    assert tree(tmp_path / "system" / "extract") == tree(tmp_path / "py7zr" / "extract")
+
+
+def test_a_failing_7z_is_a_clear_error_naming_the_archive(tmp_path, monkeypatch):
+    from competition.demo import make_demo_competition
+
+    make_demo_competition(tmp_path / "input", seed=3, n_speakers=2, n_test=4)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "7z").write_text("#!/bin/sh\necho 'ERROR: Data Error : train/audio/yes/a.wav' >&2\nexit 2\n")
+    (tools / "7z").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    with pytest.raises(PipelineError, match=r"sample_submission.7z: cannot extract \(.*7z exited with 2: ERROR: Data Error"):
+        extract(find_archives(tmp_path / "input"), Paths(tmp_path / "input", tmp_path / "w", tmp_path / "s.csv"))
+    assert not (tmp_path / "w" / "extract").exists()

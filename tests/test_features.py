@@ -95,3 +95,29 @@ def test_room_tone_loops_the_quietest_stretch_of_a_recording():
     assert tone.shape == (16_000,) and tone.dtype == np.float32
     assert np.sqrt((tone ** 2).mean()) < 0.002  # the hiss, not the word
     assert np.abs(np.diff(tone)).max() < 0.01  # reflected loops: no jumps at the joins
+
+
+def test_single_precision_resampling_and_spectrogram_match_scipy():
+    rng = np.random.default_rng(4)
+    clips = (rng.normal(0, 0.2, (4, 16_000)) * np.hanning(16_000)).astype(np.float32)
+    from competition.features import resample
+
+    reference = scipy.signal.resample(clips.astype(np.float64), 8_000, axis=-1)
+    assert np.allclose(resample(clips, AUDIO), reference, atol=1e-5)
+    _, _, power = scipy.signal.spectrogram(reference, fs=8_000, window="hann", nperseg=160, noverlap=80,
+                                           detrend=False, axis=-1)
+    assert np.allclose(log_spectrogram(clips, AUDIO), np.log(np.swapaxes(power, -1, -2) + 1e-10), atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_feature_rows_read_slices_of_the_cache_without_a_memory_map(tmp_path, dtype):
+    from competition.config import Settings
+    from competition.features import FeatureRows
+
+    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip") for f in (300, 900, 1500, 2100)]
+    target = tmp_path / "rows.npy"
+    write_feature_array(sources, target, Settings(workers=1, feature_dtype=dtype), desc="test")
+    whole, rows = np.load(target), FeatureRows(target)
+    assert len(rows) == 4 and rows.shape == whole.shape and rows.dtype == whole.dtype
+    assert np.array_equal(rows[1:3], whole[1:3]) and np.array_equal(rows[3:10], whole[3:])
+    assert rows[4:9].shape == (0, 99, 81)

@@ -1,0 +1,43 @@
+"""The scale benchmark's own pieces: the Kaggle-sized test set and the notebook recipe it compares with."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.io.wavfile
+
+from competition.audio import load_clip
+from competition.config import AudioConfig
+from competition.features import log_spectrogram
+from conftest import tone, write_wav
+
+SCALE = Path(__file__).resolve().parents[1] / "benchmarks" / "scale.py"
+
+
+def _scale_module():
+    spec = importlib.util.spec_from_file_location("scale_benchmark", SCALE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_kaggle_sized_test_set_is_built_once_from_the_clips_at_hand(tmp_path):
+    scale = _scale_module()
+    sources = [write_wav(tmp_path / "src" / f"{f}.wav", tone(0.7, frequency=f)) for f in (300, 500)]
+    folder = scale.build_test_set(sources, tmp_path / "big", clips=25, seed=0)
+    files = sorted((folder / "audio").glob("clip_*.wav"))
+    assert len(files) == 25 and json.loads((folder / "complete.json").read_text()) == {"clips": 25, "seed": 0}
+    rate, samples = scipy.io.wavfile.read(files[0])
+    assert rate == 16_000 and samples.dtype == np.int16 and samples.shape == (16_000,)
+    stamp = files[0].stat().st_mtime_ns
+    scale.build_test_set(sources, tmp_path / "big", clips=25, seed=0)  # complete: not rewritten
+    assert files[0].stat().st_mtime_ns == stamp
+    scale.build_test_set(sources, tmp_path / "big", clips=30, seed=0)  # another size: rebuilt
+    assert len(list((folder / "audio").glob("*.wav"))) == 30
+
+
+def test_the_notebook_recipe_and_the_pipeline_agree_to_float_tolerance(tmp_path):
+    scale = _scale_module()
+    path = write_wav(tmp_path / "a.wav", tone(0.8, frequency=700))
+    ours = log_spectrogram(load_clip(path, AudioConfig()), AudioConfig())[0]
+    assert np.allclose(scale.reference_features(path), ours, atol=1e-3)

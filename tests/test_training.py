@@ -1,0 +1,62 @@
+"""The training input pipeline over a memory-mapped cache, and training on two devices."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from competition.config import Settings
+from competition.labels import LABELS
+from competition.training import epoch_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _batches(x, y, settings, epoch=0):
+    return [(f.numpy(), l.numpy()) for f, l in epoch_dataset(x, y, None, settings, member=0, epoch=epoch)]
+
+
+def test_epochs_stream_every_readable_row_of_a_memory_map_once(tmp_path):
+    rows = np.arange(10, dtype=np.float16)[:, None, None] * np.ones((10, 3, 4), np.float16)
+    np.save(tmp_path / "x.npy", rows)
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    y = np.array([0, 1, -1, 3, 4, 5, -1, 7, 8, 9], np.int32)  # two unreadable clips
+    settings = Settings(batch_size=3, augment=False)
+    batches = _batches(x, y, settings)
+    seen = np.concatenate([f[:, 0, 0] for f, _ in batches])
+    labels = np.concatenate([l for _, l in batches])
+    assert sorted(seen) == [0, 1, 3, 4, 5, 7, 8, 9] and np.array_equal(seen, labels)  # row i carries label i
+    assert [len(l) for _, l in batches] == [3, 3, 2] and batches[0][0].dtype == np.float32
+    again = _batches(x, y, settings)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))  # a pure function of the seed
+    assert not np.array_equal(seen, np.concatenate([f[:, 0, 0] for f, _ in _batches(x, y, settings, epoch=1)]))
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus_and_predicts_the_same_format(finished_run, tmp_path):
+    """Runs in a fresh process: devices can be split only before TensorFlow starts."""
+    source, _ = finished_run
+    work = tmp_path / "work"
+    shutil.copytree(source.work_dir, work)
+    output = tmp_path / "mirrored.csv"
+    script = f"""
+import logging, tensorflow as tf
+logging.basicConfig(level=logging.INFO)
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from competition import pipeline
+from competition.config import Paths, Settings
+paths = Paths(input_dir=Path({str(source.input_dir)!r}), work_dir=Path({str(work)!r}), output=Path({str(output)!r}))
+settings = Settings(epochs=2, batch_size=32, workers=1, strategy="mirrored")
+pipeline.run("train", paths, settings)
+pipeline.run("predict", paths, settings)
+"""
+    result = subprocess.run([sys.executable, "-c", "from pathlib import Path\n" + script], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s)" in result.stderr
+    mirrored, single = pd.read_csv(output), pd.read_csv(source.output)
+    assert list(mirrored.columns) == ["fname", "label"] and list(mirrored["fname"]) == list(single["fname"])
+    assert set(mirrored["label"]) <= set(LABELS)
+    assert len(pd.read_csv(work / "model" / "history.csv")) == 2
