@@ -7,7 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 input=$1; solution=$2; base=${3:-working/final}; out=benchmarks/results/$4.csv
 python=${PYTHON:-.venv/bin/python}
 mkdir -p benchmarks/results working/ablation
-[ -f "$out" ] || echo "variant,flags,features,parameters,validation_balanced,validation_plain,public,train_seconds" > "$out"
+header=variant,flags,features,parameters,validation_balanced,validation_plain,public,train_seconds
+if [ -f "$out" ] && [ "$(head -n 1 "$out")" != "$header" ]; then
+  mv "$out" "$out.old" && echo "moved $out, written with other columns, to $out.old" >&2
+fi
+[ -f "$out" ] || echo "$header" > "$out"
 
 variant() {  # name, then the flags that differ from the defaults
   local name=$1; shift

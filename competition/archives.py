@@ -111,8 +111,10 @@ def extract(archives: dict[str, Path], paths: Paths) -> None:
 
 
 def _run_7z(tool: str, archive: Path, target: Path) -> None:
-    result = subprocess.run([tool, "x", "-y", "-bd", f"-o{target}", str(archive)],
-                            capture_output=True, text=True, errors="replace")
+    # No terminal and a dummy password: an archive with encrypted contents fails instead of
+    # waiting for someone to type a password.
+    result = subprocess.run([tool, "x", "-y", "-bd", "-pnot-encrypted", f"-o{target}", str(archive)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
         raise PipelineError(f"{archive}: cannot extract ({tool} exited with {result.returncode}: {' / '.join(detail)})")

@@ -93,7 +93,7 @@ class Settings:
     noise_bank: int = 400
     require_noise: bool = False
     feature_dtype: str = "float16"
-    # how training is spread over devices; it changes the arithmetic, not the recipe
+    # how training is spread over devices: the same recipe, slightly different arithmetic
     strategy: str = "default"
     # explore: clips per word whose audio is loaded (mean spectra, PCA, voice activity)
     explore_per_word: int = 100

@@ -47,6 +47,8 @@ def resample(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
     kept[..., :shared] = spectrum[..., :shared]
     if target < source and target % 2 == 0:
         kept[..., target // 2] *= 2  # the folded Nyquist bin, as scipy.signal.resample does
+    elif target > source and source % 2 == 0:
+        kept[..., source // 2] *= 0.5  # the split Nyquist bin, likewise
     return scipy.fft.irfft(kept, target, axis=-1) * np.float32(target / source)
 
 
@@ -146,14 +148,21 @@ class FeatureRows:
 
     def __init__(self, path: Path):
         self.path = path
-        with open(path, "rb") as stream:
-            version = np.lib.format.read_magic(stream)
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            self.shape, fortran_order, self.dtype = reader(stream)
-            self.offset = stream.tell()
-        if fortran_order:
-            raise PipelineError(f"{path}: expected a C-ordered array; rerun --stage features")
+        try:
+            with open(path, "rb") as stream:
+                version = np.lib.format.read_magic(stream)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                self.shape, fortran_order, self.dtype = reader(stream)
+                self.offset = stream.tell()
+        except (OSError, ValueError) as error:
+            raise PipelineError(f"{path}: not a readable feature cache ({error}); rerun --stage features") from error
+        if fortran_order or not self.shape:
+            raise PipelineError(f"{path}: expected a C-ordered array of rows; rerun --stage features")
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        expected = self.offset + self.shape[0] * self.row_bytes
+        if path.stat().st_size != expected:
+            raise PipelineError(f"{path}: {path.stat().st_size} bytes where its header promises {expected} "
+                                "(truncated or damaged); rerun --stage features")
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -62,7 +62,7 @@ def predict(paths: Paths, settings: Settings) -> None:
         raise PipelineError(f"{paths.features_dir / 'test.npy'} holds features of shape {features.shape[1:]}, but "
                             f"the model in {paths.model_dir} reads {tuple(members[0].input_shape[1:])}; "
                             "run --stage features with the flags the model was trained with")
-    log.info("%d model(s), test-time shifts %s frames, unknown below confidence %.2f",
+    log.info("%d model(s), test-time shifts %s rows, unknown below confidence %.2f",
              len(members), config["tta_shifts"], config["unknown_threshold"])
 
     probabilities = predict_probabilities(members, features, config["tta_shifts"], PREDICT_BATCH, progress="predict")

@@ -108,6 +108,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", ("features",),
           lambda s, p: {"seed": s.seed, "epochs": s.epochs, "batch_size": s.batch_size,
                         "learning_rate": s.learning_rate, "model": s.model, "features": s.features, "augment": s.augment,
+                        "strategy": s.strategy,
                         "patience": s.patience, "ensemble": s.ensemble, "tta": s.tta,
                         "calibrate_unknown": s.calibrate_unknown},
           lambda p: [p.model_file, p.labels_file, p.model_dir / "history.csv", p.model_dir / "metrics.json",

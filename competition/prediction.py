@@ -45,7 +45,7 @@ def predict_probabilities(members: list, x: np.ndarray, shifts: Iterable[int], b
                           progress: str | None = None) -> np.ndarray:
     """Read `x` (an array or a memory map) a batch at a time, so memory stays bounded."""
     shifts = tuple(shifts)
-    total = None
+    total = np.zeros((0, members[0].output_shape[-1]), np.float32) if len(x) == 0 else None
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, desc=progress, unit="batch") if progress else starts:
         batch = np.asarray(x[start:start + batch_size], dtype=np.float32)

@@ -54,6 +54,9 @@ def load_split(paths: Paths, settings: Settings, split: str, labels: list[str],
     lookup = {label: i for i, label in enumerate(labels)}
     usable = table["readable"].to_numpy(bool)
     classes = table["label"].map(lookup).fillna(-1).to_numpy(np.int32)
+    if (unknown := usable & (classes < 0)).any():
+        raise PipelineError(f"{paths.features_dir / f'{split}.csv'}: labels outside {', '.join(labels)}: "
+                            f"{sorted(set(table.loc[unknown, 'label'].astype(str)))[:5]}; rerun --stage prepare")
     if not in_memory:
         return features, np.where(usable, classes, -1).astype(np.int32)
     return np.asarray(features[usable]), classes[usable]

@@ -121,3 +121,26 @@ def test_feature_rows_read_slices_of_the_cache_without_a_memory_map(tmp_path, dt
     assert len(rows) == 4 and rows.shape == whole.shape and rows.dtype == whole.dtype
     assert np.array_equal(rows[1:3], whole[1:3]) and np.array_equal(rows[3:10], whole[3:])
     assert rows[4:9].shape == (0, 99, 81)
+
+
+def test_a_truncated_or_foreign_cache_is_named_before_any_prediction(tmp_path):
+    from competition import PipelineError
+    from competition.features import FeatureRows
+
+    np.save(tmp_path / "good.npy", np.zeros((4, 2, 3), np.float16))
+    (tmp_path / "short.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:-5])
+    (tmp_path / "text.npy").write_text("fname,label\n")
+    with pytest.raises(PipelineError, match=r"short.npy: \d+ bytes where its header promises \d+"):
+        FeatureRows(tmp_path / "short.npy")
+    with pytest.raises(PipelineError, match="text.npy: not a readable feature cache"):
+        FeatureRows(tmp_path / "text.npy")
+
+
+def test_upsampling_splits_the_nyquist_bin_as_scipy_does():
+    from competition.features import resample
+
+    clips = np.random.default_rng(5).normal(size=(2, 8_000)).astype(np.float32)
+    up = AudioConfig(sample_rate=16_000, target_rate=32_000)  # 1 s at 16 kHz -> 32,000 samples
+    reference = scipy.signal.resample(clips[:, :8_000].astype(np.float64), 16_000, axis=-1)
+    assert np.allclose(resample(clips, AudioConfig(sample_rate=8_000, target_rate=16_000)), reference, atol=1e-5)
+    assert resample(np.zeros((1, 16_000)), up).shape == (1, 32_000)
