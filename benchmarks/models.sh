@@ -11,4 +11,3 @@ variant models-conv1d --model conv1d --features wave --epochs 15
 variant models-seed-cnn --model seed-cnn --epochs 15
 variant models-cnn-mfcc --model cnn --features mfcc --epochs 15
 variant models-mel-cnn --model mel-cnn --epochs 15
-variant models-cnn-logspec --model cnn --features logspec --epochs 15
