@@ -31,8 +31,9 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
         raise AudioError(f"{path}: the WAV file holds no samples")
     if data.ndim > 2:
         raise AudioError(f"{path}: samples of shape {data.shape}; expected (samples,) or (samples, channels)")
+    integer = np.issubdtype(data.dtype, np.integer)
     data = _to_float(path, data)
-    if not np.isfinite(data).all():
+    if not integer and not np.isfinite(data).all():  # only float files can hold NaN or infinity
         raise AudioError(f"{path}: {int((~np.isfinite(data)).sum())} samples are NaN or infinite")
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32)

@@ -64,9 +64,13 @@ def clip_features(clips: np.ndarray, audio: AudioConfig, representation: str) ->
 
 
 @functools.lru_cache(maxsize=4)
-def _window(audio: AudioConfig) -> tuple[np.ndarray, np.float32]:
-    window = scipy.signal.get_window("hann", audio.window_samples).astype(np.float32)  # periodic, as scipy's spectrogram
-    return window, np.float32(1.0 / (audio.target_rate * float((window ** 2).sum())))
+def _window(audio: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The periodic Hann window (as scipy's spectrogram uses) and each bin's density scale."""
+    window = scipy.signal.get_window("hann", audio.window_samples).astype(np.float32)
+    scale = np.full(audio.n_freqs, 1.0 / (audio.target_rate * float((window ** 2).sum())), np.float32)
+    # one-sided density: every bin but DC (and Nyquist, for an even window) counts twice
+    scale[1:None if audio.window_samples % 2 else -1] *= 2
+    return window, scale
 
 
 def _log_spectrogram_of_resampled(resampled: np.ndarray, audio: AudioConfig) -> np.ndarray:
@@ -74,12 +78,12 @@ def _log_spectrogram_of_resampled(resampled: np.ndarray, audio: AudioConfig) -> 
     framed with strides and transformed in single precision, then log(power + 1e-10)."""
     window, scale = _window(audio)
     frames = sliding_window_view(resampled, audio.window_samples, axis=-1)[..., ::audio.step_samples, :]
-    spectrum = scipy.fft.rfft(frames * window, axis=-1)
-    power = spectrum.real ** 2 + spectrum.imag ** 2
+    spectrum = scipy.fft.rfft(frames * window, axis=-1, overwrite_x=True)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
     power *= scale
-    # one-sided density: every bin but DC (and Nyquist, for an even window) counts twice
-    power[..., 1:None if audio.window_samples % 2 else -1] *= 2
-    return np.log(power + np.float32(LOG_FLOOR))
+    power += np.float32(LOG_FLOOR)
+    return np.log(power, out=power)
 
 
 Source = tuple[str, int, float, str]  # path, offset, gain, kind (see dataset.INDEX_COLUMNS)
