@@ -19,12 +19,19 @@ class AudioError(PipelineError):
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
     """Return (sample rate, mono float32 samples in [-1, 1]); AudioError for anything unusable."""
+    return _clean(path, *_read(path))
+
+
+def _read(path: Path, mmap: bool = False) -> tuple[int, np.ndarray]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
-            rate, data = scipy.io.wavfile.read(path)
+            return scipy.io.wavfile.read(path, mmap=mmap)
     except Exception as error:  # scipy raises ValueError, struct.error, EOFError, ... on damaged files
         raise AudioError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from error
+
+
+def _clean(path: Path, rate: int, data: np.ndarray) -> tuple[int, np.ndarray]:
     if rate <= 0:
         raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
     if data.size == 0:
@@ -61,6 +68,8 @@ def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0
     """One clip at audio.sample_rate, exactly one clip long, starting `offset` samples in."""
     if gain == 0.0:
         return np.zeros(audio.clip_samples, np.float32)  # digital silence: nothing to read
+    if offset > 0 and (window := _window_of_long_file(path, audio, offset)) is not None:
+        return (window * np.float32(gain)).astype(np.float32, copy=False)
     rate, samples = read_wav(path)
     if rate != audio.sample_rate:
         divisor = math.gcd(rate, audio.sample_rate)
@@ -69,14 +78,24 @@ def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0
     return clip.astype(np.float32, copy=False)
 
 
+def _window_of_long_file(path: Path, audio: AudioConfig, offset: int) -> np.ndarray | None:
+    """One clip cut from a long recording (a background-noise file) without decoding all of it:
+    a minute of noise is read for each one-second window otherwise. None when the file needs
+    the full path (another sample rate, a format scipy cannot map, a window past the end)."""
+    try:
+        rate, mapped = _read(path, mmap=True)
+    except AudioError:
+        return None
+    if rate != audio.sample_rate or offset >= len(mapped):
+        return None
+    rate, window = _clean(path, rate, np.array(mapped[offset:offset + audio.clip_samples]))
+    del mapped
+    return fix_length(window, audio.clip_samples)
+
+
 def wav_seconds(path: Path) -> float:
     """Duration, read from the header without loading the samples."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
-            rate, data = scipy.io.wavfile.read(path, mmap=True)
-    except Exception as error:
-        raise AudioError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from error
+    rate, data = _read(path, mmap=True)
     if rate <= 0:
         raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
     return data.shape[0] / rate

@@ -144,3 +144,19 @@ def test_upsampling_splits_the_nyquist_bin_as_scipy_does():
     reference = scipy.signal.resample(clips[:, :8_000].astype(np.float64), 16_000, axis=-1)
     assert np.allclose(resample(clips, AudioConfig(sample_rate=8_000, target_rate=16_000)), reference, atol=1e-5)
     assert resample(np.zeros((1, 16_000)), up).shape == (1, 32_000)
+
+
+@pytest.mark.parametrize("rate, dtype", [(16_000, np.int16), (16_000, np.float32), (8_000, np.int16), (16_000, np.uint8)])
+def test_a_window_of_a_long_file_is_what_reading_all_of_it_gives(tmp_path, rate, dtype, monkeypatch):
+    """Noise windows are cut from a memory map of the file; other rates and formats read it all."""
+    import competition.audio as audio_module
+
+    rng = np.random.default_rng(6)
+    noise = rng.normal(0, 0.2, 5 * rate).clip(-1, 1)
+    samples = {np.int16: (noise * 32767).astype(np.int16), np.float32: noise.astype(np.float32),
+               np.uint8: ((noise + 1) * 127.5).astype(np.uint8)}[dtype]
+    path = write_wav(tmp_path / "noise.wav", np.stack([samples, samples], axis=1), rate=rate)
+    windowed = load_clip(path, AUDIO, offset=23_456, gain=0.7)
+    monkeypatch.setattr(audio_module, "_window_of_long_file", lambda *args: None)
+    assert np.array_equal(windowed, load_clip(path, AUDIO, offset=23_456, gain=0.7))
+    assert np.array_equal(load_clip(path, AUDIO, offset=10 * rate), np.zeros(16_000, np.float32))  # past the end
