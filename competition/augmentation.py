@@ -26,22 +26,26 @@ def _uniform(shape, low, high, seed, dtype=tf.float32):
     return tf.random.stateless_uniform(shape, seed, low, high, dtype=dtype)
 
 
-def shift_in_time(x: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
-    """Move each example by up to max_shift frames; uncovered frames get the example's floor."""
+def shift_in_time(x: tf.Tensor, max_shift: int, seed: tf.Tensor, fill: tf.Tensor | float) -> tf.Tensor:
+    """Move each example along axis 1 by up to max_shift rows; uncovered rows get `fill`."""
     batch, frames = tf.shape(x)[0], tf.shape(x)[1]
     shift = _uniform([batch, 1], -max_shift, max_shift + 1, seed, tf.int32)
     source = tf.range(frames)[None, :] - shift
     inside = (source >= 0) & (source < frames)
     moved = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
-    floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
-    return tf.where(inside[:, :, None], moved, floor)
+    return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), moved, fill)
+
+
+def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Which noise window each example gets, and its amplitude gain (0 for the examples left clean)."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    pick = _uniform([batch], 0, bank_size, seeds[0], tf.int32)
+    gain = _uniform([batch], 0.0, max_gain, seeds[1]) * tf.cast(_uniform([batch], 0.0, 1.0, seeds[2]) < probability, tf.float32)
+    return pick, gain
 
 
 def mix_noise(x: tf.Tensor, noise_bank: tf.Tensor, probability: float, max_gain: float, seed: tf.Tensor) -> tf.Tensor:
-    batch = tf.shape(x)[0]
-    seeds = tf.random.experimental.stateless_split(seed, 3)
-    pick = _uniform([batch], 0, tf.shape(noise_bank)[0], seeds[0], tf.int32)
-    gain = _uniform([batch], 0.0, max_gain, seeds[1]) * tf.cast(_uniform([batch], 0.0, 1.0, seeds[2]) < probability, tf.float32)
+    pick, gain = _noise_draw(tf.shape(x)[0], tf.shape(noise_bank)[0], probability, max_gain, seed)
     noise = tf.gather(noise_bank, pick) + 2.0 * tf.math.log(gain + 1e-12)[:, None, None]
     return tf.experimental.numpy.logaddexp(x, noise)
 
@@ -71,7 +75,7 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
     if x.shape.rank == 2:
         return augment_waves(x, noise_bank, config, seed, samples_per_frame)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-    x = shift_in_time(x, config.max_shift_frames, seeds[0])
+    x = shift_in_time(x, config.max_shift_frames, seeds[0], tf.reduce_min(x, axis=[1, 2], keepdims=True))
     if noise_bank is not None:
         x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1])
     x = change_volume(x, config.volume_db, seeds[2])
@@ -83,16 +87,9 @@ def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
                   samples_per_frame: int) -> tf.Tensor:
     """The waveform counterpart of augment_batch: shift (zeros fill), added noise, volume."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    batch, length = tf.shape(x)[0], tf.shape(x)[1]
-    max_shift = config.max_shift_frames * samples_per_frame
-    shift = _uniform([batch, 1], -max_shift, max_shift + 1, seeds[0], tf.int32)
-    source = tf.range(length)[None, :] - shift
-    inside = (source >= 0) & (source < length)
-    x = tf.where(inside, tf.gather(x, tf.clip_by_value(source, 0, length - 1), batch_dims=1), 0.0)
+    x = shift_in_time(x, config.max_shift_frames * samples_per_frame, seeds[0], 0.0)
+    batch = tf.shape(x)[0]
     if noise_bank is not None:
-        noise_seeds = tf.random.experimental.stateless_split(seeds[1], 3)
-        pick = _uniform([batch], 0, tf.shape(noise_bank)[0], noise_seeds[0], tf.int32)
-        on = tf.cast(_uniform([batch], 0.0, 1.0, noise_seeds[2]) < config.noise_probability, tf.float32)
-        gain = _uniform([batch], 0.0, config.max_noise_gain, noise_seeds[1]) * on
+        pick, gain = _noise_draw(batch, tf.shape(noise_bank)[0], config.noise_probability, config.max_noise_gain, seeds[1])
         x = x + gain[:, None] * tf.gather(noise_bank, pick)
     return x * 10.0 ** (_uniform([batch, 1], -config.volume_db, config.volume_db, seeds[2]) / 20.0)

@@ -91,11 +91,15 @@ def test_silence_count_follows_the_share_and_is_seeded(make_paths, tiny_settings
     assert not first.equals(pd.read_csv(paths.index_csv, keep_default_na=False))
 
 
-def test_validation_silence_comes_from_other_noise_windows_than_training(make_paths, tiny_settings):
-    paths = make_paths()
+def _prepared_index(paths, settings) -> pd.DataFrame:
+    """The index prepare writes for 30 speakers, the first 10 of them in validation."""
     _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:10])
-    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.0))
-    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    prepare(paths, settings)
+    return pd.read_csv(paths.index_csv, keep_default_na=False)
+
+
+def test_validation_silence_comes_from_other_noise_windows_than_training(make_paths, tiny_settings):
+    index = _prepared_index(make_paths(), dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.0))
     silence = index[index["label"] == SILENCE_LABEL]
     assert silence.loc[silence["split"] == "train", "offset"].max() < silence.loc[silence["split"] == "validation", "offset"].min()
     noise = index[index["split"] == "noise"]
@@ -192,10 +196,7 @@ def test_a_share_of_silence_is_digital_silence(make_paths, tiny_settings):
 
 
 def test_room_tone_silence_comes_from_the_same_splits_speakers(make_paths, tiny_settings):
-    paths = make_paths()
-    _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:10])
-    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.5))
-    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    index = _prepared_index(make_paths(), dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.5))
     silence = index[index["label"] == SILENCE_LABEL]
     rooms = silence[silence["kind"] == "room-tone"]
     assert 0.35 < len(rooms) / len(silence) < 0.65
