@@ -1,4 +1,5 @@
 """Bad input and faults: each case builds the bad input and checks the outcome."""
+import dataclasses
 import errno
 import struct
 
@@ -210,6 +211,35 @@ def test_disk_full_during_features_is_a_clear_error_with_nothing_half_written(pr
     monkeypatch.setattr("os.posix_fallocate", _no_space)
     with pytest.raises(PipelineError, match=r"disk full while writing .*\.npy.*free space"):
         pipeline.run("features", prepared, tiny_settings)
+    assert not prepared.manifest("features").exists()
+    assert list(prepared.features_dir.glob("*.npy")) == []
+
+
+def test_disk_full_when_a_worker_writes_its_rows_is_the_same_clear_error(prepared, tiny_settings, monkeypatch):
+    import competition.features as features
+
+    def unsupported(*args, **kwargs):  # a file system without fallocate: the workers' writes find the full disk
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def seek(self, offset):
+            pass
+
+        write = _no_space
+
+    monkeypatch.setattr("os.posix_fallocate", unsupported)
+    monkeypatch.setattr(features, "open", FullDisk, raising=False)
+    with pytest.raises(PipelineError, match=r"disk full while writing .*\.npy.*free space"):
+        pipeline.run("features", prepared, dataclasses.replace(tiny_settings, workers=1))
     assert not prepared.manifest("features").exists()
     assert list(prepared.features_dir.glob("*.npy")) == []
 
