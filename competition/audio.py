@@ -93,6 +93,10 @@ def _window_of_long_file(path: Path, audio: AudioConfig, offset: int) -> np.ndar
     return fix_length(window, audio.clip_samples)
 
 
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+
+
 def wav_seconds(path: Path) -> float:
     """Duration, read from the header without loading the samples."""
     rate, data = _read(path, mmap=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import PipelineError
-from .audio import wav_seconds
+from .audio import load_clip, rms, wav_seconds
 from .config import Paths, Settings
 from .io_utils import atomic_path
 from .labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL, WORDS, word_to_label
@@ -30,7 +30,11 @@ _MAX_CLIPS_PER_CLASS = 2**27 - 1
 # Each split draws its silence from its own stretch of every noise file, so validation
 # never hears a noise window that training saw.
 _NOISE_TRAIN_FRACTION = 0.8
-SILENCE_GAIN_DECADES = (-3.0, 0.0)
+# Silence windows are planned by the level they will have (RMS, in decades of full scale), not by a
+# gain on the file: noise files come at arbitrary levels (kaggle-mini's sit near 0.003 RMS), and real
+# recorded silence ranges from a quiet room to a loud fan or tap, louder than most spoken words.
+SILENCE_RMS_DECADES = (-4.0, -0.5)
+_QUIETEST_WINDOW_RMS = 1e-6
 
 
 def speaker_of(filename: str) -> str:
@@ -124,9 +128,11 @@ def check_speakers_disjoint(index: pd.DataFrame) -> None:
 def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, count: int,
                        settings: Settings, rng: np.random.Generator, label: str = SILENCE_LABEL,
                        digital_share: float = 0.0, fixed_gain: float | None = None) -> pd.DataFrame:
-    """Rows that describe 1 s windows of the noise files at a random gain (or exactly zero).
+    """Rows that describe 1 s windows of the noise files at a random level (or exactly zero).
 
-    They become silence clips, or with split "noise" the bank that training mixes into words.
+    They become silence clips, or with split "noise" the bank that training mixes into words. The
+    gain recorded for each window brings it to an RMS level drawn from SILENCE_RMS_DECADES, or is
+    `fixed_gain` as given.
     """
     if count == 0:
         return pd.DataFrame(columns=INDEX_COLUMNS)
@@ -145,8 +151,11 @@ def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, c
         offset = int(rng.integers(low, max(high, low + 1))) if usable > 0 else 0
         if fixed_gain is not None:
             gain = fixed_gain
+        elif rng.random() < digital_share:
+            gain = 0.0
         else:
-            gain = 0.0 if rng.random() < digital_share else float(10 ** rng.uniform(*SILENCE_GAIN_DECADES))
+            level = float(10 ** rng.uniform(*SILENCE_RMS_DECADES))
+            gain = level / max(rms(load_clip(noise_files[which], audio, offset)), _QUIETEST_WINDOW_RMS)
         rows.append({
             "path": noise_files[which].relative_to(extract_dir).as_posix(),
             "word": label, "label": label, "speaker": "",

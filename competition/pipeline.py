@@ -38,6 +38,16 @@ def _cache_format() -> int:
     return CACHE_FORMAT
 
 
+def _silence_levels() -> dict:
+    from .dataset import SILENCE_RMS_DECADES
+    return {"silence_rms_decades": list(SILENCE_RMS_DECADES)}
+
+
+def _augmentation() -> dict:
+    from .augmentation import AugmentConfig
+    return dataclasses.asdict(AugmentConfig())
+
+
 def _audio(settings: Settings) -> dict:
     return dataclasses.asdict(settings.audio)
 
@@ -98,7 +108,7 @@ STAGES: tuple[Stage, ...] = (
                         "extra_validation_share": s.extra_validation_share, "holdout_words": list(s.holdout_words),
                         "unknown_share": s.unknown_share, "digital_silence_share": s.digital_silence_share,
                         "room_tone_share": s.room_tone_share,
-                        "noise_bank": s.noise_bank, "require_noise": s.require_noise},
+                        "noise_bank": s.noise_bank, "require_noise": s.require_noise, "levels": _silence_levels()},
           lambda p: [p.index_csv, p.prepare_dir / "test_index.csv"], _run_prepare),
     Stage("features", ("prepare",),
           lambda s, p: {"audio": _audio(s), "feature_dtype": s.feature_dtype, "format": _cache_format(),
@@ -108,7 +118,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", ("features",),
           lambda s, p: {"seed": s.seed, "epochs": s.epochs, "batch_size": s.batch_size,
                         "learning_rate": s.learning_rate, "model": s.model, "features": s.features, "augment": s.augment,
-                        "strategy": s.strategy,
+                        "augmentation": _augmentation() if s.augment else None, "strategy": s.strategy,
                         "patience": s.patience, "ensemble": s.ensemble, "tta": s.tta,
                         "calibrate_unknown": s.calibrate_unknown},
           lambda p: [p.model_file, p.labels_file, p.model_dir / "history.csv", p.model_dir / "metrics.json",

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from competition import PipelineError
-from competition.dataset import assign_splits, check_speakers_disjoint, hash_split, prepare, speaker_of
+from competition.audio import load_clip, rms
+from competition.dataset import (SILENCE_RMS_DECADES, assign_splits, check_speakers_disjoint,
+                                 hash_split, prepare, speaker_of)
 from competition.labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL
 from conftest import tone, write_wav
 
@@ -19,8 +21,8 @@ def _train_folder(paths, words=("yes", "no", "bird"), speakers=SPEAKERS[:12], no
             write_wav(audio / word / f"{speaker}_nohash_0.wav", tone(frequency=300 + 10 * len(word)))
     if noise:
         rng = np.random.default_rng(0)
-        for name in ("white_noise", "pink_noise"):
-            write_wav(audio / BACKGROUND_NOISE_DIR / f"{name}.wav", (rng.normal(0, 3000, 16_000 * 5)).astype(np.int16))
+        for name, level in (("white_noise", 3000), ("pink_noise", 30)):  # files a hundred times apart in level
+            write_wav(audio / BACKGROUND_NOISE_DIR / f"{name}.wav", (rng.normal(0, level, 16_000 * 5)).astype(np.int16))
     if validation is not None:
         (paths.extract_dir / "train" / "validation_list.txt").write_text(
             "".join(f"{w}/{s}_nohash_0.wav\n" for w in words for s in validation))
@@ -81,7 +83,7 @@ def test_silence_count_follows_the_share_and_is_seeded(make_paths, tiny_settings
     # 27 training word clips at a 20 % share: 27 * 0.2 / 0.8 = 6.75 -> 7; validation 9 -> 2
     assert (silence["split"] == "train").sum() == 7 and (silence["split"] == "validation").sum() == 2
     assert silence["path"].str.contains(BACKGROUND_NOISE_DIR).all()
-    assert ((silence["gain"] > 0) & (silence["gain"] <= 1)).all()
+    assert (silence["gain"] > 0).all()
     noise = first[first["split"] == "noise"]
     assert len(noise) == settings.noise_bank and (noise["gain"] == 1.0).all()
 
@@ -89,6 +91,27 @@ def test_silence_count_follows_the_share_and_is_seeded(make_paths, tiny_settings
     pd.testing.assert_frame_equal(first, pd.read_csv(paths.index_csv, keep_default_na=False))
     prepare(paths, dataclasses.replace(settings, seed=settings.seed + 1))
     assert not first.equals(pd.read_csv(paths.index_csv, keep_default_na=False))
+
+
+def _level(paths, row, settings) -> float:
+    return rms(load_clip(paths.extract_dir / row["path"], settings.audio, int(row["offset"]), float(row["gain"])))
+
+
+def test_silence_levels_do_not_depend_on_how_loud_the_noise_files_are(make_paths, tiny_settings):
+    paths = make_paths()
+    _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:3])
+    settings = dataclasses.replace(tiny_settings, silence_share=0.5, digital_silence_share=0.0, room_tone_share=0.0,
+                                   unknown_share=1.0)
+    prepare(paths, settings)
+    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    silence = index[index["label"] == SILENCE_LABEL]
+    decades = np.log10([_level(paths, row, settings) for _, row in silence.iterrows()])
+    low, high = SILENCE_RMS_DECADES
+    assert ((decades > low - 0.01) & (decades < high + 0.01)).all()
+    for name in ("white_noise", "pink_noise"):  # both files reach both ends of the range
+        from_file = decades[silence["path"].str.contains(name).to_numpy()]
+        assert from_file.min() < low + 1.0 and from_file.max() > high - 1.0
+    assert (index.loc[index["split"] == "noise", "gain"] == 1.0).all()  # the bank mixed into words: as recorded
 
 
 def _prepared_index(paths, settings) -> pd.DataFrame:
