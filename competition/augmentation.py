@@ -15,6 +15,7 @@ import tensorflow as tf
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     max_shift_frames: int = 10      # +-100 ms at a 10 ms step
+    max_stretch: float = 0.1        # speaking rate: each clip played 0.9 to 1.1 times as fast
     noise_probability: float = 0.8  # as in TensorFlow's speech_commands reference
     max_noise_gain: float = 0.1
     volume_db: float = 6.0
@@ -34,6 +35,18 @@ def shift_in_time(x: tf.Tensor, max_shift: int, seed: tf.Tensor, fill: tf.Tensor
     inside = (source >= 0) & (source < frames)
     moved = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
     return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), moved, fill)
+
+
+def stretch_in_time(x: tf.Tensor, max_stretch: float, seed: tf.Tensor, fill: tf.Tensor | float) -> tf.Tensor:
+    """Speed each example up or slow it down about its middle frame, by a rate drawn from
+    1 +- max_stretch, keeping the pitch: frames are dropped or repeated (nearest frame)."""
+    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
+    rate = _uniform([batch, 1], 1.0 - max_stretch, 1.0 + max_stretch, seed)
+    middle = tf.cast(frames - 1, tf.float32) / 2.0
+    source = tf.cast(tf.round(middle + (tf.cast(tf.range(frames), tf.float32)[None, :] - middle) * rate), tf.int32)
+    inside = (source >= 0) & (source < frames)
+    stretched = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
+    return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), stretched, fill)
 
 
 def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -75,7 +88,11 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
     if x.shape.rank == 2:
         return augment_waves(x, noise_bank, config, seed, samples_per_frame)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-    x = shift_in_time(x, config.max_shift_frames, seeds[0], tf.reduce_min(x, axis=[1, 2], keepdims=True))
+    floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
+    if config.max_stretch > 0:
+        # its own stream, folded from the batch seed, so the other draws are those of a run without it
+        x = stretch_in_time(x, config.max_stretch, tf.random.experimental.stateless_fold_in(seeds[0], 1), floor)
+    x = shift_in_time(x, config.max_shift_frames, seeds[0], floor)
     if noise_bank is not None:
         x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1])
     x = change_volume(x, config.volume_db, seeds[2])
