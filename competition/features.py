@@ -97,6 +97,7 @@ class Chunk:
     sources: list[Source]
     target: Path
     byte_offset: int
+    row_bytes: int
     audio: AudioConfig
     representation: str
     dtype: str
@@ -121,6 +122,9 @@ def _write_chunk(chunk: Chunk) -> list[tuple[int, str]]:
                 failures.append((position, str(error)))
         rows.append(clip_features(np.stack(clips), chunk.audio, chunk.representation).astype(chunk.dtype))
     data = np.ascontiguousarray(np.concatenate(rows)).tobytes()
+    if len(data) != len(chunk.sources) * chunk.row_bytes:  # a wrong size would overwrite the next chunk's rows
+        raise PipelineError(f"{chunk.target}: a chunk of {len(chunk.sources)} clips came to {len(data)} bytes; "
+                            f"expected {chunk.row_bytes} per clip")
     with open(chunk.target, "r+b") as stream:  # a full disk raises here; atomic_path names the cache file
         stream.seek(chunk.byte_offset)
         stream.write(data)
@@ -145,7 +149,7 @@ def write_feature_array(sources: list[Source], target: Path,
                 stream, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
             header_bytes = stream.tell()
         reserve(temp, header_bytes + len(sources) * row_bytes)
-        chunks = [Chunk(sources[i:i + CHUNK_SIZE], temp, header_bytes + i * row_bytes, audio,
+        chunks = [Chunk(sources[i:i + CHUNK_SIZE], temp, header_bytes + i * row_bytes, row_bytes, audio,
                         settings.cached_representation, settings.feature_dtype)
                   for i in range(0, len(sources), CHUNK_SIZE)]
         progress = tqdm(total=len(sources), desc=desc, unit="clip")

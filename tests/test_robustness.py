@@ -221,7 +221,12 @@ def test_disk_full_when_a_worker_writes_its_rows_is_the_same_clear_error(prepare
     def unsupported(*args, **kwargs):  # a file system without fallocate: the workers' writes find the full disk
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
-    class FullDisk:
+    import builtins
+
+    class FullDisk:  # only the workers open the cache with "r+b"; the parent's header write goes through
+        def __new__(cls, path, mode="r", *args, **kwargs):
+            return super().__new__(cls) if mode == "r+b" else builtins.open(path, mode, *args, **kwargs)
+
         def __init__(self, *args, **kwargs):
             pass
 
