@@ -27,26 +27,27 @@ def _uniform(shape, low, high, seed, dtype=tf.float32):
     return tf.random.stateless_uniform(shape, seed, low, high, dtype=dtype)
 
 
+def _take_rows(x: tf.Tensor, source: tf.Tensor, fill: tf.Tensor | float) -> tf.Tensor:
+    """Row t of each example becomes its row source[:, t]; rows whose source lies outside get `fill`."""
+    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
+    inside = (source >= 0) & (source < frames)
+    taken = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
+    return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), taken, fill)
+
+
 def shift_in_time(x: tf.Tensor, max_shift: int, seed: tf.Tensor, fill: tf.Tensor | float) -> tf.Tensor:
     """Move each example along axis 1 by up to max_shift rows; uncovered rows get `fill`."""
-    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
-    shift = _uniform([batch, 1], -max_shift, max_shift + 1, seed, tf.int32)
-    source = tf.range(frames)[None, :] - shift
-    inside = (source >= 0) & (source < frames)
-    moved = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
-    return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), moved, fill)
+    shift = _uniform([tf.shape(x)[0], 1], -max_shift, max_shift + 1, seed, tf.int32)
+    return _take_rows(x, tf.range(tf.shape(x)[1])[None, :] - shift, fill)
 
 
 def stretch_in_time(x: tf.Tensor, max_stretch: float, seed: tf.Tensor, fill: tf.Tensor | float) -> tf.Tensor:
     """Speed each example up or slow it down about its middle frame, by a rate drawn from
     1 +- max_stretch, keeping the pitch: frames are dropped or repeated (nearest frame)."""
-    batch, frames = tf.shape(x)[0], tf.shape(x)[1]
-    rate = _uniform([batch, 1], 1.0 - max_stretch, 1.0 + max_stretch, seed)
-    middle = tf.cast(frames - 1, tf.float32) / 2.0
-    source = tf.cast(tf.round(middle + (tf.cast(tf.range(frames), tf.float32)[None, :] - middle) * rate), tf.int32)
-    inside = (source >= 0) & (source < frames)
-    stretched = tf.gather(x, tf.clip_by_value(source, 0, frames - 1), batch_dims=1)
-    return tf.where(tf.reshape(inside, [batch, frames] + [1] * (x.shape.rank - 2)), stretched, fill)
+    rate = _uniform([tf.shape(x)[0], 1], 1.0 - max_stretch, 1.0 + max_stretch, seed)
+    frames = tf.cast(tf.range(tf.shape(x)[1]), tf.float32)[None, :]
+    middle = tf.cast(tf.shape(x)[1] - 1, tf.float32) / 2.0
+    return _take_rows(x, tf.cast(tf.round(middle + (frames - middle) * rate), tf.int32), fill)
 
 
 def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -121,7 +121,7 @@ def _write_chunk(chunk: Chunk) -> list[tuple[int, str]]:
                 clips.append(np.zeros(chunk.audio.clip_samples, np.float32))
                 failures.append((position, str(error)))
         rows.append(clip_features(np.stack(clips), chunk.audio, chunk.representation).astype(chunk.dtype))
-    data = np.ascontiguousarray(np.concatenate(rows)).tobytes()
+    data = np.concatenate(rows).tobytes()
     if len(data) != len(chunk.sources) * chunk.row_bytes:  # a wrong size would overwrite the next chunk's rows
         raise PipelineError(f"{chunk.target}: a chunk of {len(chunk.sources)} clips came to {len(data)} bytes; "
                             f"expected {chunk.row_bytes} per clip")

@@ -1,6 +1,8 @@
 """Bad input and faults: each case builds the bad input and checks the outcome."""
+import builtins
 import dataclasses
 import errno
+import io
 import struct
 
 import numpy as np
@@ -221,28 +223,14 @@ def test_disk_full_when_a_worker_writes_its_rows_is_the_same_clear_error(prepare
     def unsupported(*args, **kwargs):  # a file system without fallocate: the workers' writes find the full disk
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
-    import builtins
-
-    class FullDisk:  # only the workers open the cache with "r+b"; the parent's header write goes through
-        def __new__(cls, path, mode="r", *args, **kwargs):
-            return super().__new__(cls) if mode == "r+b" else builtins.open(path, mode, *args, **kwargs)
-
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def seek(self, offset):
-            pass
-
+    class FullDisk(io.BytesIO):
         write = _no_space
 
+    def open_cache(path, mode="r", *args, **kwargs):  # only the workers open the cache with "r+b"
+        return FullDisk() if mode == "r+b" else builtins.open(path, mode, *args, **kwargs)
+
     monkeypatch.setattr("os.posix_fallocate", unsupported)
-    monkeypatch.setattr(features, "open", FullDisk, raising=False)
+    monkeypatch.setattr(features, "open", open_cache, raising=False)
     with pytest.raises(PipelineError, match=r"disk full while writing .*\.npy.*free space"):
         pipeline.run("features", prepared, dataclasses.replace(tiny_settings, workers=1))
     assert not prepared.manifest("features").exists()
