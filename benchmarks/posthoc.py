@@ -22,20 +22,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from competition import models  # noqa: E402,F401  registers the custom layers
-from competition.labels import LABELS  # noqa: E402
-from competition.prediction import TTA_SHIFT_FRAMES, predict_probabilities  # noqa: E402
-from competition.training import apply_unknown_threshold, balanced_accuracy  # noqa: E402
+from competition.core.labels import LABELS  # noqa: E402
+from competition.core.metrics import balanced_accuracy  # noqa: E402
+from competition.inference.ensemble import TTA_SHIFT_FRAMES, predict_probabilities  # noqa: E402
+from competition.tasks import get_task  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("working"), help="a finished run (default: working)")
-    parser.add_argument("--solution", type=Path, required=True, help="fname,label file to score the test predictions on")
+    parser.add_argument("--solution", type=Path, required=True,
+                        help="fname,label file to score the test predictions on")
     args = parser.parse_args()
     model_dir, features = args.work_dir / "model", args.work_dir / "features"
     config = json.loads((model_dir / "predict_config.json").read_text())
     members = [keras.models.load_model(model_dir / name) for name in config["members"]]
     labels = list(LABELS)
+    task = get_task("commands")
 
     validation = pd.read_csv(features / "validation.csv", keep_default_na=False)
     keep = validation["readable"].to_numpy(bool)
@@ -49,10 +52,11 @@ def main() -> None:
 
     rows = []
     for name, shifts in (("single pass", (0,)), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES)):
-        p_val, p_test = predict_probabilities(members, x_val, shifts), predict_probabilities(members, x_test, shifts)
+        p_val = predict_probabilities(members, x_val, shifts, len(labels))
+        p_test = predict_probabilities(members, x_test, shifts, len(labels))
         for threshold in sorted({0.0, config["unknown_threshold"]}):
-            predicted_val = apply_unknown_threshold(p_val, threshold, labels)
-            predicted_test = np.array(labels)[apply_unknown_threshold(p_test, threshold, labels)]
+            predicted_val = task.decide(p_val, threshold, labels)
+            predicted_test = np.array(labels)[task.decide(p_test, threshold, labels)]
             rows.append({"test-time": name, "unknown threshold": threshold,
                          "validation balanced": round(balanced_accuracy(y_val, predicted_val, len(labels)), 4),
                          "validation plain": round(float((predicted_val == y_val).mean()), 4),

@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from competition.config import Paths, Settings  # noqa: E402
+from competition.core.config import FeaturesConfig, PredictConfig, Settings, TrainConfig, project  # noqa: E402
+from competition.core.paths import Paths  # noqa: E402
 
 KAGGLE_TEST_CLIPS = 158_538
 KAGGLE_TRAIN_CLIPS = 64_727
@@ -62,7 +63,7 @@ def build_test_set(source_audio: list[Path], folder: Path, clips: int, seed: int
     import scipy.io.wavfile
     from tqdm import tqdm
 
-    from competition.io_utils import atomic_dir
+    from competition.core.io import atomic_dir
 
     marker = folder / "complete.json"
     if marker.exists() and json.loads(marker.read_text()) == {"clips": clips, "seed": seed}:
@@ -86,7 +87,7 @@ def build_test_set(source_audio: list[Path], folder: Path, clips: int, seed: int
 # --- measurements, each run in a child process -----------------------------------------------------
 
 def measure_extract(args) -> dict:
-    from competition.archives import extract, find_archives, system_7z
+    from competition.data.archives import extract, find_archives, system_7z
 
     archives = find_archives(args.input_dir)
     with tempfile.TemporaryDirectory(dir=args.work_dir) as temp:
@@ -101,10 +102,11 @@ def measure_extract(args) -> dict:
 
 
 def _features(sources, target: Path, workers: int) -> dict:
-    from competition.features import write_feature_array
+    from competition.data.features import write_feature_array
 
     started = time.perf_counter()
-    readable = write_feature_array(sources, target, Settings(workers=workers), desc=target.stem)
+    readable = write_feature_array(sources, target, project(FeaturesConfig, Settings(workers=workers)),
+                                   desc=target.stem)
     return {"items": len(sources), "seconds": time.perf_counter() - started, "unit": "clips/s",
             "readable": readable}
 
@@ -122,7 +124,8 @@ def measure_features_train(args) -> dict:
         result = _features(sources, Path(temp) / "train.npy", args.workers)
     kinds = index["kind"].value_counts().to_dict()
     return {**result, "readable": None, "note": f"{args.workers} workers; kaggle-mini's training index repeated "
-                                                f"to {rows:,} rows: {', '.join(f'{v:,} {k}' for k, v in kinds.items())}"}
+                                                f"to {rows:,} rows: "
+                                                f"{', '.join(f'{v:,} {k}' for k, v in kinds.items())}"}
 
 
 def measure_features_test(args) -> dict:
@@ -136,8 +139,8 @@ def measure_features_test(args) -> dict:
 
 
 def measure_reference(args) -> dict:
-    from competition.audio import load_clip
-    from competition.features import log_spectrogram
+    from competition.frontend.audio import load_clip
+    from competition.frontend.spectral import log_spectrogram
 
     files = sorted((args.test_set / "audio").glob("*.wav"))[:REFERENCE_CLIPS]
     started = time.perf_counter()
@@ -156,10 +159,10 @@ def measure_train(args) -> dict:
     passes stall now and then, so each side's figure is its median pass."""
     import tensorflow as tf
 
-    from competition.labels import LABELS
-    from competition.training import _new_model, epoch_dataset, load_split
+    from competition.core.labels import LABELS
+    from competition.train.trainer import _new_model, epoch_dataset, load_split
 
-    settings = Settings(epochs=1)
+    settings = project(TrainConfig, Settings(epochs=1))
     model = _new_model(settings, 0, TRAIN_ROUNDS * TRAIN_STEPS * settings.batch_size)
     mini = _mini_paths(args)
     x, y = load_split(mini, settings, "train", list(LABELS), in_memory=False)
@@ -187,13 +190,13 @@ def measure_train(args) -> dict:
 
 
 def measure_predict(args) -> dict:
-    from competition.inference import predict
+    from competition.predict.stage import predict
 
     bench = _bench_paths(args)
     _install_model(args, bench)
     started = time.perf_counter()
-    predict(bench, Settings())
-    config = json.loads((bench.model_dir / "predict_config.json").read_text())
+    predict(bench, project(PredictConfig, Settings(), output=str(bench.output)))
+    config = json.loads(bench.inference_config.read_text())
     return {"items": len(pd.read_csv(bench.output)), "seconds": time.perf_counter() - started, "unit": "clips/s",
             "note": f"the whole predict stage: {len(config['members'])} model(s) x {len(config['tta_shifts'])} "
                     f"test-time shifts, streamed from {bench.features_dir / 'test.npy'}; {args.model_note}"}
@@ -265,17 +268,18 @@ def _install_model(args, bench: Paths) -> None:
         shutil.copytree(args.model_dir, bench.model_dir)
         args.model_note = f"trained model from {args.model_dir}"
         return
-    from competition.labels import LABELS, write_labels
-    from competition.prediction import tta_shifts
-    from competition.training import _new_model
+    from competition.core.labels import LABELS, write_labels
+    from competition.inference.config import InferenceConfig
+    from competition.inference.ensemble import tta_shifts
+    from competition.train.trainer import _new_model
 
-    settings = Settings()
+    settings = project(TrainConfig, Settings())
     bench.model_dir.mkdir(parents=True)
     _new_model(settings, 0, 1).save(bench.model_file)
     write_labels(bench.labels_file, list(LABELS))
-    (bench.model_dir / "predict_config.json").write_text(json.dumps(
-        {"members": [bench.model_file.name], "tta_shifts": list(tta_shifts(settings)), "unknown_threshold": 0.4,
-         "features": settings.features, "feature_dtype": settings.feature_dtype}))
+    InferenceConfig(task=settings.task, members=(bench.model_file.name,),
+                    tta_shifts=tta_shifts(settings.tta, settings.features, settings.audio), unknown_threshold=0.4,
+                    features=settings.features, feature_dtype=settings.feature_dtype).save(bench.inference_config)
     args.model_note = "the default model, untrained (pass --model-dir for a trained one)"
 
 
@@ -304,7 +308,8 @@ def main() -> int:
                         help="a trained model folder (e.g. working/model) for predict; default: an untrained one")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="feature processes (default: all cores)")
-    parser.add_argument("--clips", type=int, default=KAGGLE_TEST_CLIPS, help="test clips to build (default: %(default)s)")
+    parser.add_argument("--clips", type=int, default=KAGGLE_TEST_CLIPS,
+                        help="test clips to build (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "scale.csv",
                         help="the table as CSV (default: benchmarks/results/scale.csv)")
     parser.add_argument("--child", choices=MEASURES, help=argparse.SUPPRESS)
@@ -319,13 +324,13 @@ def main() -> int:
 
     from tqdm import tqdm
 
-    from competition import pipeline
+    from competition import stages
 
     logging.basicConfig(level=logging.WARNING)
     mini = _mini_paths(args)
     for stage in ("extract", "prepare", "features"):
-        if pipeline.staleness(next(s for s in pipeline.STAGES if s.name == stage), mini, Settings()):
-            pipeline.run(stage, mini, Settings())
+        if stages.staleness(stages.stage_by_name(stage), mini, Settings()):
+            stages.run(stage, mini, Settings())
     sources = sorted(mini.train_audio_dir.glob("*/*.wav")) + sorted(mini.test_audio_dir.glob("*.wav"))
     sources = [p for p in sources if p.parent.name != "_background_noise_"]
     test_set = build_test_set(sources, args.work_dir / "kaggle-sized-test", args.clips, seed=0)
@@ -344,15 +349,19 @@ def main() -> int:
     reference = results["reference"]["items"] / results["reference"]["seconds"]
     in_memory = results["train-memory"]["items"] / results["train-memory"]["seconds"]
     rows = []
-    for name in ("extract", "reference", "features-train", "features-test", "train-memory", "train-pipeline", "predict"):
+    for name in ("extract", "reference", "features-train", "features-test", "train-memory", "train-pipeline",
+                 "predict"):
         stage, what = titles[name]
         r = results[name]
         rate = r["items"] / r["seconds"]
         against = reference if stage == "features" else in_memory if stage == "train" else None
-        rows.append({"stage": stage, "measurement": what, "items": round(r["items"], 1), "seconds": round(r["seconds"], 1),
+        rows.append({"stage": stage, "measurement": what, "items": round(r["items"], 1),
+                     "seconds": round(r["seconds"], 1),
                      "rate": round(rate, 1), "unit": r["unit"], "ratio": round(rate / against, 2) if against else None,
-                     "ratio_to": "notebook recipe" if stage == "features" else "arrays in memory" if stage == "train" else "",
-                     "peak_rss_mb": round(r["peak_rss_mb"]), "workers_peak_rss_mb_at_most": round(r["workers_peak_rss_mb"]),
+                     "ratio_to": ("notebook recipe" if stage == "features"
+                                  else "arrays in memory" if stage == "train" else ""),
+                     "peak_rss_mb": round(r["peak_rss_mb"]),
+                     "workers_peak_rss_mb_at_most": round(r["workers_peak_rss_mb"]),
                      "note": r["note"]})
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_colwidth", 90, "display.max_columns", 20):

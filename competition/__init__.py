@@ -1,6 +1,10 @@
-"""A staged pipeline for the Kaggle TensorFlow Speech Recognition Challenge."""
+"""A staged pipeline for the Kaggle TensorFlow Speech Recognition Challenge.
 
-__version__ = "0.1.0"
+Built in floors, each package importing only from the floors below it (ARCHITECTURE.md):
+stages; train | predict | analysis; inference; data | models; tasks | frontend; core.
+"""
+
+__version__ = "0.2.0"
 
 
 class PipelineError(Exception):

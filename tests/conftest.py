@@ -13,7 +13,8 @@ import py7zr
 import pytest
 import scipy.io.wavfile
 
-from competition.config import Paths, Settings
+from competition.core.config import Settings
+from competition.core.paths import Paths
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
@@ -64,7 +65,7 @@ def tiny_settings() -> Settings:
 @pytest.fixture(scope="session")
 def tiny_competition(tmp_path_factory) -> Path:
     """The demo generator at its smallest: eight speakers, forty test clips."""
-    from competition.demo import make_demo_competition
+    from competition.data.demo import make_demo_competition
 
     folder = tmp_path_factory.mktemp("competition")
     make_demo_competition(folder, seed=7, n_speakers=8, n_test=40)
@@ -74,10 +75,10 @@ def tiny_competition(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def finished_run(tiny_competition, tmp_path_factory):
     """The whole pipeline run once on the tiny competition; tests that change it work on a copy."""
-    from competition import pipeline
+    from competition import stages
 
     root = tmp_path_factory.mktemp("pipeline")
     paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "submission.csv")
     settings = Settings(epochs=1, batch_size=32, workers=1)
-    pipeline.run("all", paths, settings)
+    stages.run("all", paths, settings)
     return paths, settings

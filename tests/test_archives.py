@@ -2,11 +2,11 @@ from pathlib import Path
 
 import py7zr
 import pytest
+from conftest import write_7z_with_member_name
 
 from competition import PipelineError
-from competition.archives import ARCHIVES, check_member_name, extract, find_archives
-from competition.config import Paths
-from conftest import write_7z_with_member_name
+from competition.core.paths import Paths
+from competition.data.archives import ARCHIVES, check_member_name, extract, find_archives
 
 
 def _archives_in(folder: Path) -> dict[str, Path]:
@@ -35,7 +35,8 @@ def test_missing_archives_name_every_folder_searched_and_file_expected(tmp_path)
     assert all(name in message for name in ARCHIVES)
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "train/../../evil.txt", "/etc/evil.txt", "C:/evil.txt", "..\\evil.txt"])
+@pytest.mark.parametrize("name", ["../evil.txt", "train/../../evil.txt", "/etc/evil.txt", "C:/evil.txt",
+                                  "..\\evil.txt"])
 def test_member_names_escaping_the_target_are_refused(name):
     with pytest.raises(PipelineError, match="outside the extraction folder"):
         check_member_name(Path("train.7z"), name)
@@ -75,8 +76,8 @@ def test_a_7z_on_the_path_does_the_unpacking_with_the_same_result(tmp_path, monk
     called with the arguments 7-Zip takes, and that its output is what py7zr gives."""
     import sys
 
-    from competition.archives import system_7z
-    from competition.demo import make_demo_competition
+    from competition.data.archives import system_7z
+    from competition.data.demo import make_demo_competition
 
     make_demo_competition(tmp_path / "input", seed=3, n_speakers=2, n_test=4)
     archives = find_archives(tmp_path / "input")
@@ -109,7 +110,7 @@ with py7zr.SevenZipFile(archive) as zf:
 
 
 def test_a_failing_7z_is_a_clear_error_naming_the_archive(tmp_path, monkeypatch):
-    from competition.demo import make_demo_competition
+    from competition.data.demo import make_demo_competition
 
     make_demo_competition(tmp_path / "input", seed=3, n_speakers=2, n_test=4)
     tools = tmp_path / "bin"
@@ -117,6 +118,7 @@ def test_a_failing_7z_is_a_clear_error_naming_the_archive(tmp_path, monkeypatch)
     (tools / "7z").write_text("#!/bin/sh\necho 'ERROR: Data Error : train/audio/yes/a.wav' >&2\nexit 2\n")
     (tools / "7z").chmod(0o755)
     monkeypatch.setenv("PATH", str(tools))
-    with pytest.raises(PipelineError, match=r"sample_submission.7z: cannot extract \(.*7z exited with 2: ERROR: Data Error"):
+    with pytest.raises(PipelineError,
+                       match=r"sample_submission.7z: cannot extract \(.*7z exited with 2: ERROR: Data Error"):
         extract(find_archives(tmp_path / "input"), Paths(tmp_path / "input", tmp_path / "w", tmp_path / "s.csv"))
     assert not (tmp_path / "w" / "extract").exists()

@@ -3,12 +3,13 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from competition.augmentation import AugmentConfig, augment_batch, stretch_in_time
+from competition.train.augmentation import AugmentConfig, augment_batch, stretch_in_time
 
 
 def _ramp(batch=8, frames=99, bins=4) -> tf.Tensor:
     """Each frame holds its own index, so the output says which source frame landed where."""
-    return tf.constant(np.broadcast_to(np.arange(frames, dtype=np.float32)[None, :, None], (batch, frames, bins)).copy())
+    return tf.constant(np.broadcast_to(np.arange(frames, dtype=np.float32)[None, :, None],
+                                       (batch, frames, bins)).copy())
 
 
 def test_stretching_keeps_the_middle_frame_and_changes_the_rate_within_bounds():

@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition import PipelineError, baseline, pipeline
-from competition.config import Paths, Settings
-from competition.labels import LABELS, SILENCE_LABEL
+from competition import PipelineError, stages
+from competition.analysis import baseline
+from competition.core.config import Settings
+from competition.core.labels import LABELS, SILENCE_LABEL
+from competition.core.paths import Paths
+from competition.stages import manifests
 
 
 @pytest.fixture(scope="module")
@@ -14,11 +17,11 @@ def fitted(tiny_competition, tmp_path_factory):
     root = tmp_path_factory.mktemp("baseline")
     paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "baseline_submission.csv")
     settings = Settings(workers=1, baseline_model="knn")
-    pipeline.run("extract", paths, settings)
-    pipeline.run("prepare", paths, settings)
+    stages.run("extract", paths, settings)
+    stages.run("prepare", paths, settings)
     broken = sorted(paths.test_audio_dir.glob("*.wav"))[0]
     broken.write_bytes(b"not audio at all")  # after prepare, as a clip damaged on disk would be
-    pipeline.run("baseline", paths, settings)
+    stages.run("baseline", paths, settings)
     return paths, settings, broken.name
 
 
@@ -59,7 +62,8 @@ def test_a_rerun_reads_the_cached_features(fitted, monkeypatch, caplog):
 
     monkeypatch.setattr(baseline, "_pooled_chunk", refuse)
     with caplog.at_level("INFO"):
-        submission = baseline.write_submission(paths, settings, joblib.load(paths.baseline_dir / "knn.joblib"))
+        config = stages.stage_by_name("baseline").configure(settings, paths)
+        submission = baseline.write_submission(paths, config, joblib.load(paths.baseline_model("knn")))
     assert "pooled MFCCs of 40 clips from the cache" in caplog.text
     assert "1 unreadable test clips get the fallback label 'silence'" in caplog.text
     assert len(submission) == 40
@@ -68,8 +72,8 @@ def test_a_rerun_reads_the_cached_features(fitted, monkeypatch, caplog):
 
 def test_the_manifest_records_the_submission_model(fitted):
     paths, _, _ = fitted
-    manifest = pipeline.read_manifest(paths, "baseline")
-    assert manifest["settings"]["baseline_model"] == "knn"
+    manifest = manifests.read(paths, "baseline")
+    assert manifest["config"]["baseline_model"] == "knn"
     assert set(manifest["outputs"]) == {"baseline/results.csv"} | {f"baseline/{n}.joblib" for n in baseline.MODEL_NAMES}
 
 
@@ -82,4 +86,4 @@ def test_an_unknown_model_name_is_refused_with_the_choices():
 def test_baseline_without_prepare_says_which_stage_to_run(tmp_path):
     paths = Paths(input_dir=tmp_path / "input", work_dir=tmp_path / "work", output=tmp_path / "out.csv")
     with pytest.raises(PipelineError, match="run --stage extract first"):
-        pipeline.run("baseline", paths, Settings(workers=1))
+        stages.run("baseline", paths, Settings(workers=1))

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
-
-from competition.audio import load_clip
-from competition.config import AudioConfig
-from competition.features import log_spectrogram
 from conftest import tone, write_wav
+
+from competition.core.config import AudioConfig
+from competition.frontend.audio import load_clip
+from competition.frontend.spectral import log_spectrogram
 
 SCALE = Path(__file__).resolve().parents[1] / "benchmarks" / "scale.py"
 

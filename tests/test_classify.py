@@ -7,8 +7,8 @@ import scipy.io.wavfile
 import scipy.signal
 
 import run
-from competition.classify import classify
-from competition.labels import LABELS
+from competition.core.labels import LABELS
+from competition.predict.classify import classify
 
 LINE = re.compile(r"^(?P<path>.+): (?P<label>\w+) \((?P<top>.+)\)$")
 
@@ -20,7 +20,8 @@ def _odd_versions(source, folder):
     loud = scipy.signal.resample_poly(samples, 441, 160)
     stereo = np.stack([np.pad(loud, (0, int(2.5 * 44_100) - len(loud)))] * 2, axis=1)
     scipy.io.wavfile.write(folder / "stereo_44k.wav", 44_100, stereo.astype(np.float32))
-    scipy.io.wavfile.write(folder / "short_8k.wav", 8_000, (scipy.signal.resample_poly(samples, 1, 2)[:3_200] * 32767).astype(np.int16))
+    scipy.io.wavfile.write(folder / "short_8k.wav", 8_000,
+                           (scipy.signal.resample_poly(samples, 1, 2)[:3_200] * 32767).astype(np.int16))
     return [folder / "stereo_44k.wav", folder / "short_8k.wav"]
 
 
@@ -33,14 +34,15 @@ def _parse(line: str) -> tuple[str, str, list[tuple[str, float]]]:
 
 def test_prints_a_label_and_the_top_three_for_any_rate_channels_and_length(finished_run, tmp_path, capsys):
     paths, _ = finished_run
-    files = [sorted(paths.test_audio_dir.glob("*.wav"))[0], *_odd_versions(sorted(paths.test_audio_dir.glob("*.wav"))[0], tmp_path)]
+    files = [sorted(paths.test_audio_dir.glob("*.wav"))[0],
+             *_odd_versions(sorted(paths.test_audio_dir.glob("*.wav"))[0], tmp_path)]
     assert run.main(["--work-dir", str(paths.work_dir), "--classify", *map(str, files)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     for line, file in zip(lines, files):
         path, label, top = _parse(line)
         assert path == str(file) and label in LABELS
-        assert len(top) == 3 and {l for l, _ in top} <= set(LABELS)
+        assert len(top) == 3 and {name for name, _ in top} <= set(LABELS)
         probabilities = [p for _, p in top]
         assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.001
 
@@ -51,7 +53,8 @@ def test_a_bad_file_is_reported_and_the_others_still_classified(finished_run, tm
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
     missing = tmp_path / "missing.wav"
-    code = run.main(["--work-dir", str(paths.work_dir), "--classify", str(good[0]), str(bad), str(missing), str(good[1])])
+    code = run.main(["--work-dir", str(paths.work_dir), "--classify",
+                     str(good[0]), str(bad), str(missing), str(good[1])])
     captured = capsys.readouterr()
     assert code == 1
     assert [_parse(line)[0] for line in captured.out.splitlines()] == [str(good[0]), str(good[1])]

@@ -3,13 +3,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tone, write_wav
 
 from competition import PipelineError
-from competition.audio import load_clip, rms
-from competition.dataset import (SILENCE_RMS_DECADES, assign_splits, check_speakers_disjoint,
-                                 hash_split, prepare, speaker_of)
-from competition.labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL
-from conftest import tone, write_wav
+from competition.core.config import Settings
+from competition.core.labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL
+from competition.data.prepare import assign_splits, check_speakers_disjoint, hash_split, prepare, speaker_of
+from competition.frontend.audio import load_clip, rms
 
 SPEAKERS = [f"{i:08x}" for i in range(0x1000, 0x1000 + 40)]
 
@@ -40,7 +40,8 @@ def test_hash_split_is_stable_and_keeps_a_speaker_together():
     for speaker in SPEAKERS:
         splits = {hash_split(f"{word}/{speaker}_nohash_{n}.wav") for word in ("yes", "cat") for n in range(3)}
         assert len(splits) == 1
-    assert [hash_split(f"yes/{s}_nohash_0.wav") for s in SPEAKERS] == [hash_split(f"no/{s}_nohash_1.wav") for s in SPEAKERS]
+    assert ([hash_split(f"yes/{s}_nohash_0.wav") for s in SPEAKERS]
+            == [hash_split(f"no/{s}_nohash_1.wav") for s in SPEAKERS])
 
 
 def test_hash_split_holds_out_about_a_tenth_of_speakers():
@@ -106,7 +107,7 @@ def test_silence_levels_do_not_depend_on_how_loud_the_noise_files_are(make_paths
     index = pd.read_csv(paths.index_csv, keep_default_na=False)
     silence = index[index["label"] == SILENCE_LABEL]
     decades = np.log10([_level(paths, row, settings) for _, row in silence.iterrows()])
-    low, high = SILENCE_RMS_DECADES
+    low, high = Settings().silence_rms_decades
     assert ((decades > low - 0.01) & (decades < high + 0.01)).all()
     for name in ("white_noise", "pink_noise"):  # both files reach both ends of the range
         from_file = decades[silence["path"].str.contains(name).to_numpy()]
@@ -124,7 +125,8 @@ def _prepared_index(paths, settings) -> pd.DataFrame:
 def test_validation_silence_comes_from_other_noise_windows_than_training(make_paths, tiny_settings):
     index = _prepared_index(make_paths(), dataclasses.replace(tiny_settings, silence_share=0.5, room_tone_share=0.0))
     silence = index[index["label"] == SILENCE_LABEL]
-    assert silence.loc[silence["split"] == "train", "offset"].max() < silence.loc[silence["split"] == "validation", "offset"].min()
+    assert (silence.loc[silence["split"] == "train", "offset"].max()
+            < silence.loc[silence["split"] == "validation", "offset"].min())
     noise = index[index["split"] == "noise"]
     assert noise["offset"].max() < silence.loc[silence["split"] == "validation", "offset"].min()
 
@@ -181,8 +183,10 @@ def test_assign_splits_reads_listed_paths(tmp_path):
 def test_a_stable_share_of_testing_speakers_joins_validation(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "validation_list.txt").write_text("yes/v0000000_nohash_0.wav\n")
-    (tmp_path / "train" / "testing_list.txt").write_text("".join(f"{w}/{s}_nohash_0.wav\n" for s in SPEAKERS for w in ("yes", "no")))
-    clips = pd.DataFrame([{"path": f"train/audio/{w}/{s}_nohash_0.wav", "speaker": s} for s in SPEAKERS for w in ("yes", "no")])
+    (tmp_path / "train" / "testing_list.txt").write_text("".join(f"{w}/{s}_nohash_0.wav\n"
+                                                                 for s in SPEAKERS for w in ("yes", "no")))
+    clips = pd.DataFrame([{"path": f"train/audio/{w}/{s}_nohash_0.wav", "speaker": s}
+                          for s in SPEAKERS for w in ("yes", "no")])
     none, some, more = (assign_splits(clips, tmp_path, share) for share in (0.0, 0.3, 0.6))
     assert (none == "train").all()
     moved, moved_more = set(clips.loc[some == "validation", "speaker"]), set(clips.loc[more == "validation", "speaker"])
@@ -213,7 +217,8 @@ def test_unknown_share_caps_auxiliary_words_in_training(make_paths, tiny_setting
 def test_a_share_of_silence_is_digital_silence(make_paths, tiny_settings):
     paths = make_paths()
     _train_folder(paths, speakers=SPEAKERS[:30], validation=SPEAKERS[:5])
-    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, digital_silence_share=0.5, room_tone_share=0.0))
+    prepare(paths, dataclasses.replace(tiny_settings, silence_share=0.5, digital_silence_share=0.5,
+                                       room_tone_share=0.0))
     silence = pd.read_csv(paths.index_csv, keep_default_na=False).query("label == 'silence'")
     assert 0.3 < (silence["gain"] == 0).mean() < 0.7
 

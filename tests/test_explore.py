@@ -1,4 +1,5 @@
 """The explore side stage on the tiny competition, and the MFCC and voice-activity pieces it uses."""
+import dataclasses
 import re
 
 import numpy as np
@@ -7,9 +8,12 @@ import pytest
 import scipy.fft
 
 import run
-from competition import PipelineError, mfcc, pipeline
-from competition.config import Paths, Settings
-from competition.explore import ANOMALIES, band_power, speech_bounds
+from competition import PipelineError, stages
+from competition.analysis.explore import ANOMALIES, band_power, speech_bounds
+from competition.core.config import Settings
+from competition.core.paths import Paths
+from competition.frontend import mfcc16k as mfcc
+from competition.stages import manifests
 
 FIGURES = ["clips_per_word.png", "clips_per_label.png", "speakers_per_word.png", "clips_per_speaker.png",
            "durations.png", "not_one_second.png", "sample_clip.png", "mean_spectrograms.png", "mean_fft.png",
@@ -25,7 +29,7 @@ def explored(tiny_competition, tmp_path_factory):
     paths = _paths(tmp_path_factory.mktemp("explore"), tiny_competition)
     settings = Settings(workers=1, explore_per_word=4)
     for stage in ("extract", "prepare", "explore"):
-        pipeline.run(stage, paths, settings)
+        stages.run(stage, paths, settings)
     return paths, settings
 
 
@@ -55,23 +59,25 @@ def test_anomalies_lists_the_most_distant_sampled_clips(explored):
 
 def test_explore_is_a_side_stage_with_its_own_manifest(explored):
     paths, settings = explored
-    assert "explore" not in pipeline.STAGE_NAMES and "explore" in pipeline.SIDE_STAGE_NAMES
-    manifest = pipeline.read_manifest(paths, "explore")
-    assert manifest["settings"] == {"seed": settings.seed, "explore_per_word": 4}
-    assert manifest["outputs"] == {"reports/explore/index.html": (paths.reports_dir / "explore" / "index.html").stat().st_size}
+    assert "explore" not in stages.STAGE_NAMES and "explore" in stages.SIDE_STAGE_NAMES
+    manifest = manifests.read(paths, "explore")
+    assert manifest["config"] == {"seed": settings.seed, "explore_per_word": 4,
+                                  "audio": dataclasses.asdict(settings.audio)}
+    assert manifest["outputs"] == {"reports/explore/index.html":
+                                   (paths.reports_dir / "explore" / "index.html").stat().st_size}
 
 
 def test_explore_without_prepare_says_which_stage_to_run(tiny_competition, tmp_path):
     paths = _paths(tmp_path, tiny_competition)
-    pipeline.run("extract", paths, Settings(workers=1))
+    stages.run("extract", paths, Settings(workers=1))
     with pytest.raises(PipelineError, match="needs the output of stage prepare.*run --stage prepare first"):
-        pipeline.run("explore", paths, Settings(workers=1))
+        stages.run("explore", paths, Settings(workers=1))
     assert not (paths.reports_dir / "explore").exists()
 
 
 def test_run_py_refuses_a_bad_sample_size(tmp_path, capsys):
     assert run.main(["--stage", "explore", "--work-dir", str(tmp_path), "--explore-per-word", "0"]) == 1
-    assert "--explore-per-word must be at least 1; got 0" in capsys.readouterr().err
+    assert "--explore-per-word must be a positive integer; got 0" in capsys.readouterr().err
 
 
 # ---- MFCC ----------------------------------------------------------------------------------
@@ -86,16 +92,17 @@ def test_mel_filterbank_triangles_rise_in_frequency_and_peak_near_one():
 
 
 def test_a_tone_lands_in_the_mel_band_centred_on_it():
-    config = mfcc.MfccConfig()
+    config = mfcc.Mfcc16kConfig()
     t = np.arange(16_000) / 16_000
     energies = mfcc.log_mel(np.sin(2 * np.pi * 1_000 * t), config)[0].mean(axis=0)
-    centres = mfcc.mel_to_hz(np.linspace(mfcc.hz_to_mel(config.fmin), mfcc.hz_to_mel(config.fmax), config.n_mels + 2))[1:-1]
+    centres = mfcc.mel_to_hz(np.linspace(mfcc.hz_to_mel(config.fmin), mfcc.hz_to_mel(config.fmax),
+                                         config.n_mels + 2))[1:-1]
     assert energies.argmax() == np.abs(centres - 1_000).argmin()
 
 
 def test_mfccs_are_the_orthonormal_dct_of_log_mel():
     clips = np.random.default_rng(0).normal(0, 0.1, (2, 16_000)).astype(np.float32)
-    config = mfcc.MfccConfig()
+    config = mfcc.Mfcc16kConfig()
     log_mel = mfcc.log_mel(clips, config).astype(np.float64)
     n = config.n_mels
     k, m = np.arange(config.n_mfcc)[:, None], np.arange(n)[None, :]
@@ -115,7 +122,7 @@ def test_deltas_of_a_ramp_are_its_slope():
 def test_pooled_mfcc_is_a_fixed_size_vector_per_clip():
     clips = np.random.default_rng(1).normal(0, 0.1, (3, 16_000))
     pooled = mfcc.pooled_mfcc(clips)
-    assert pooled.shape == (3, 6 * mfcc.MfccConfig().n_mfcc) and np.isfinite(pooled).all()
+    assert pooled.shape == (3, 6 * mfcc.Mfcc16kConfig().n_mfcc) and np.isfinite(pooled).all()
 
 
 # ---- signal pieces of the figures ------------------------------------------------------------

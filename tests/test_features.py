@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
-
-from competition.audio import AudioError, fix_length, load_clip, read_wav, room_tone
-from competition.config import AudioConfig
-from competition.features import log_spectrogram, write_feature_array
 from conftest import tone, write_wav
+
+from competition.core.config import AudioConfig, FeaturesConfig, Settings, project
+from competition.data.features import write_feature_array
+from competition.frontend.audio import AudioError, fix_length, load_clip, read_wav, room_tone
+from competition.frontend.spectral import log_spectrogram
 
 AUDIO = AudioConfig()
 
@@ -71,14 +72,14 @@ def test_log_spectrogram_shape_and_reference_values(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_feature_array_rows_follow_the_sources(tmp_path, workers, monkeypatch):
-    import competition.features as features
+    import competition.data.features as features
 
     monkeypatch.setattr(features, "CHUNK_SIZE", 2)
-    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip") for f in (300, 900, 1500, 2100, 2700)]
-    from competition.config import Settings
-
+    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip")
+               for f in (300, 900, 1500, 2100, 2700)]
     target = tmp_path / "out.npy"
-    write_feature_array(sources, target, Settings(workers=workers, feature_dtype="float32"), desc="test")
+    write_feature_array(sources, target, project(FeaturesConfig, Settings(workers=workers, feature_dtype="float32")),
+                        desc="test")
     array = np.load(target)
     assert array.shape == (5, 99, 81)
     peaks = array.mean(axis=1).argmax(axis=1) * 50  # 50 Hz per bin at 8 kHz with a 160-sample window
@@ -100,7 +101,7 @@ def test_room_tone_loops_the_quietest_stretch_of_a_recording():
 def test_single_precision_resampling_and_spectrogram_match_scipy():
     rng = np.random.default_rng(4)
     clips = (rng.normal(0, 0.2, (4, 16_000)) * np.hanning(16_000)).astype(np.float32)
-    from competition.features import resample
+    from competition.frontend.spectral import resample
 
     reference = scipy.signal.resample(clips.astype(np.float64), 8_000, axis=-1)
     assert np.allclose(resample(clips, AUDIO), reference, atol=1e-5)
@@ -111,12 +112,12 @@ def test_single_precision_resampling_and_spectrogram_match_scipy():
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 def test_feature_rows_read_slices_of_the_cache_without_a_memory_map(tmp_path, dtype):
-    from competition.config import Settings
-    from competition.features import FeatureRows
+    from competition.data.features import FeatureRows
 
-    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip") for f in (300, 900, 1500, 2100)]
+    sources = [(str(write_wav(tmp_path / f"{f}.wav", tone(frequency=f))), 0, 1.0, "clip")
+               for f in (300, 900, 1500, 2100)]
     target = tmp_path / "rows.npy"
-    write_feature_array(sources, target, Settings(workers=1, feature_dtype=dtype), desc="test")
+    write_feature_array(sources, target, project(FeaturesConfig, Settings(workers=1, feature_dtype=dtype)), desc="test")
     whole, rows = np.load(target), FeatureRows(target)
     assert len(rows) == 4 and rows.shape == whole.shape and rows.dtype == whole.dtype
     assert np.array_equal(rows[1:3], whole[1:3]) and np.array_equal(rows[3:10], whole[3:])
@@ -125,7 +126,7 @@ def test_feature_rows_read_slices_of_the_cache_without_a_memory_map(tmp_path, dt
 
 def test_a_truncated_or_foreign_cache_is_named_before_any_prediction(tmp_path):
     from competition import PipelineError
-    from competition.features import FeatureRows
+    from competition.data.features import FeatureRows
 
     np.save(tmp_path / "good.npy", np.zeros((4, 2, 3), np.float16))
     (tmp_path / "short.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:-5])
@@ -137,7 +138,7 @@ def test_a_truncated_or_foreign_cache_is_named_before_any_prediction(tmp_path):
 
 
 def test_upsampling_splits_the_nyquist_bin_as_scipy_does():
-    from competition.features import resample
+    from competition.frontend.spectral import resample
 
     clips = np.random.default_rng(5).normal(size=(2, 8_000)).astype(np.float32)
     up = AudioConfig(sample_rate=16_000, target_rate=32_000)  # 1 s at 16 kHz -> 32,000 samples
@@ -146,10 +147,11 @@ def test_upsampling_splits_the_nyquist_bin_as_scipy_does():
     assert resample(np.zeros((1, 16_000)), up).shape == (1, 32_000)
 
 
-@pytest.mark.parametrize("rate, dtype", [(16_000, np.int16), (16_000, np.float32), (8_000, np.int16), (16_000, np.uint8)])
+@pytest.mark.parametrize("rate, dtype", [(16_000, np.int16), (16_000, np.float32), (8_000, np.int16),
+                                         (16_000, np.uint8)])
 def test_a_window_of_a_long_file_is_what_reading_all_of_it_gives(tmp_path, rate, dtype, monkeypatch):
     """Noise windows are cut from a memory map of the file; other rates and formats read it all."""
-    import competition.audio as audio_module
+    import competition.frontend.audio as audio_module
 
     rng = np.random.default_rng(6)
     noise = rng.normal(0, 0.2, 5 * rate).clip(-1, 1)

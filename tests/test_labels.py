@@ -1,8 +1,18 @@
 import pytest
 
 from competition import PipelineError
-from competition.labels import (AUXILIARY_WORDS, BACKGROUND_NOISE_DIR, COMMANDS, LABELS, SILENCE_LABEL,
-                                UNKNOWN_LABEL, WORDS, read_labels, word_to_label, write_labels)
+from competition.core.labels import (
+    AUXILIARY_WORDS,
+    BACKGROUND_NOISE_DIR,
+    COMMANDS,
+    LABELS,
+    SILENCE_LABEL,
+    UNKNOWN_LABEL,
+    WORDS,
+    read_labels,
+    word_to_label,
+    write_labels,
+)
 
 
 def test_twelve_labels_ten_commands_then_silence_and_unknown():

@@ -11,27 +11,31 @@ import pytest
 import tensorflow as tf
 
 import run
-from competition import PipelineError, pipeline
-from competition.augmentation import AugmentConfig, augment_batch
-from competition.config import AudioConfig, Paths, Settings
-from competition.features import clip_features, log_spectrogram
-from competition.labels import LABELS
-from competition.models import MFCC, PoolOverTime, _REGISTRY, build_model, check_features, model_names
-from competition.prediction import shift_frames, tta_shifts
+from competition import PipelineError, stages
+from competition.core.config import AudioConfig, AugmentConfig
+from competition.core.labels import LABELS
+from competition.core.paths import Paths
+from competition.frontend.layers import MFCC
+from competition.frontend.spectral import clip_features, log_spectrogram
+from competition.inference.ensemble import shift_frames, tta_shifts
+from competition.models import build_model, check_features, model_names
+from competition.models.families import PoolOverTime
+from competition.models.registry import MODELS
+from competition.train.augmentation import augment_batch
 
 AUDIO = AudioConfig()
-PAIRS = [(name, features) for name in sorted(_REGISTRY) for features in _REGISTRY[name].features]
+PAIRS = [(name, features) for name in MODELS.names() for features in MODELS.get(name).features]
 
 
 def test_the_registry_has_every_family_the_issue_names():
     assert {"seed-cnn", "cnn", "mel-cnn", "dense", "conv1d"} <= set(model_names())
-    assert _REGISTRY["conv1d"].features == ("wave",) and "mfcc" in _REGISTRY["cnn"].features
+    assert MODELS.get("conv1d").features == ("wave",) and "mfcc" in MODELS.get("cnn").features
 
 
 @pytest.mark.parametrize("name,features", PAIRS)
 def test_each_model_gives_probabilities_and_survives_a_save(name, features, tmp_path):
     shape = AUDIO.cache_shape(features)
-    model = build_model(name, shape, len(LABELS), features)
+    model = build_model(name, AUDIO, len(LABELS), features)
     x = np.random.default_rng(0).normal(size=(3, *shape)).astype(np.float32) - (0 if features == "wave" else 5)
     probabilities = model.predict_on_batch(x)
     assert probabilities.shape == (3, len(LABELS)) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -51,17 +55,21 @@ def test_the_command_line_refuses_a_mismatch_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "manifests").exists()
 
 
+def network_mfcc() -> MFCC:
+    return MFCC(n_mfcc=13, n_mels=40, sample_rate=AUDIO.target_rate)
+
+
 def test_mfcc_layer_gives_coefficients_and_their_deltas():
     steady = np.tile(np.linspace(-8, -2, AUDIO.n_freqs, dtype=np.float32), (1, AUDIO.n_frames, 1))
-    out = MFCC()(steady).numpy()
+    out = network_mfcc()(steady).numpy()
     assert out.shape == (1, AUDIO.n_frames, 39)
     assert np.allclose(out[..., 13:], 0, atol=1e-4)  # nothing changes in time: zero deltas
     assert np.allclose(out[0, 0, :13], out[0, -1, :13])
-    louder = MFCC()(steady + 2.0).numpy()
+    louder = network_mfcc()(steady + 2.0).numpy()
     assert louder[0, 0, 0] > out[0, 0, 0] and np.allclose(louder[0, 0, 1:13], out[0, 0, 1:13], atol=1e-3)
 
     ramp = steady + np.arange(AUDIO.n_frames, dtype=np.float32)[None, :, None] * 0.1  # louder each frame
-    deltas = MFCC()(ramp).numpy()[0, 1:-1, 13]
+    deltas = network_mfcc()(ramp).numpy()[0, 1:-1, 13]
     assert np.allclose(deltas, deltas[0], atol=1e-3) and deltas[0] > 0
 
 
@@ -96,8 +104,8 @@ def test_waveform_augmentation_is_seeded_and_only_shifts_noises_and_scales():
 
 
 def test_test_time_shifts_of_a_waveform_are_in_samples_and_fill_with_zeros():
-    settings = Settings(features="wave")
-    assert tta_shifts(settings) == (-3 * AUDIO.step_samples, 0, 3 * AUDIO.step_samples)
+    assert tta_shifts(True, "wave", AUDIO) == (-3 * AUDIO.step_samples, 0, 3 * AUDIO.step_samples)
+    assert tta_shifts(True, "logspec", AUDIO) == (-3, 0, 3) and tta_shifts(False, "wave", AUDIO) == (0,)
     moved = shift_frames(np.full((1, 10), -0.5, np.float32), 3)
     assert np.array_equal(moved[0], [0, 0, 0] + [-0.5] * 7)
 
@@ -111,8 +119,8 @@ def test_raw_waveform_and_mfcc_models_train_and_predict_end_to_end(finished_run,
 
     wave = dataclasses.replace(settings, model="conv1d", features="wave")
     with pytest.raises(PipelineError, match=r"shape \(99, 81\).*--features wave needs \(8000,\).*--stage features"):
-        pipeline.run("train", paths, wave)  # the spectrogram cache is not silently used
-    pipeline.run("all", paths, wave)
+        stages.run("train", paths, wave)  # the spectrogram cache is not silently used
+    stages.run("all", paths, wave)
     assert np.load(paths.features_dir / "test.npy", mmap_mode="r").shape == (40, AUDIO.target_samples)
     assert json.loads((paths.model_dir / "predict_config.json").read_text())["features"] == "wave"
     submission = pd.read_csv(paths.output)
@@ -120,8 +128,8 @@ def test_raw_waveform_and_mfcc_models_train_and_predict_end_to_end(finished_run,
     assert run.main(["--work-dir", str(work), "--classify", str(sorted(paths.test_audio_dir.glob("*.wav"))[0])]) == 0
 
     mfcc = dataclasses.replace(settings, model="cnn", features="mfcc")
-    pipeline.run("all", paths, mfcc)
+    stages.run("all", paths, mfcc)
     assert np.load(paths.features_dir / "test.npy", mmap_mode="r").shape == (40, *AUDIO.feature_shape)
     assert json.loads(paths.manifest("features").read_text())["digest"] != spectrogram_features  # rebuilt
     back_to_default = dataclasses.replace(settings, model="dense")  # mfcc or logspec: one shared cache
-    assert pipeline.staleness(pipeline.STAGES[2], paths, back_to_default) is None
+    assert stages.staleness(stages.STAGES[2], paths, back_to_default) is None

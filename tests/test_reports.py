@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competition import PipelineError, pipeline
-from competition.config import Paths, Settings
-from competition.labels import LABELS
-from competition.reports import per_class_scores, write_training_report
+from competition import PipelineError, stages
+from competition.analysis.reports import per_class_scores, write_training_report
+from competition.core.config import Settings
+from competition.core.labels import LABELS
+from competition.core.paths import Paths
+from competition.stages import manifests
 
 FIGURES = ["training_curves.png", "confusion_matrix.png", "embeddings_pca.png"]
 
@@ -52,10 +54,10 @@ def test_report_stage_rewrites_the_folder_and_records_a_manifest(finished_run):
     stale = paths.reports_dir / "train" / "old_figure.png"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"left from an earlier run")
-    pipeline.run("report", paths, settings)
+    stages.run("report", paths, settings)
     assert not stale.exists()
-    assert set(pipeline.read_manifest(paths, "report")["outputs"]) == {"reports/train/index.html"}
-    assert "report" not in pipeline.STAGE_NAMES
+    assert set(manifests.read(paths, "report")["outputs"]) == {"reports/train/index.html"}
+    assert "report" not in stages.STAGE_NAMES
 
 
 def test_report_without_a_model_says_to_train_first(tmp_path):
@@ -63,11 +65,11 @@ def test_report_without_a_model_says_to_train_first(tmp_path):
     with pytest.raises(PipelineError, match="run --stage train first"):
         write_training_report(paths, Settings(workers=1))
     with pytest.raises(PipelineError, match="needs the output of stage train.*run --stage train first"):
-        pipeline.run("report", paths, Settings(workers=1))
+        stages.run("report", paths, Settings(workers=1))
 
 
 def test_embeddings_come_from_the_layer_before_the_classifier(finished_run):
-    from competition.reports import validation_embeddings
+    from competition.analysis.reports import validation_embeddings
 
     paths, settings = finished_run
     embeddings, labels = validation_embeddings(paths, settings)

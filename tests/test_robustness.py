@@ -9,15 +9,18 @@ import numpy as np
 import pandas as pd
 import py7zr
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from conftest import tone, write_wav
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import run
-from competition import PipelineError, pipeline
-from competition.archives import extract
-from competition.audio import AudioError, load_clip, read_wav
-from competition.config import AudioConfig, Paths
-from competition.labels import SILENCE_LABEL
-from conftest import tone, write_wav
+from competition import PipelineError, stages
+from competition.core.config import AudioConfig
+from competition.core.labels import SILENCE_LABEL
+from competition.core.paths import Paths
+from competition.data.archives import extract
+from competition.frontend.audio import AudioError, load_clip, read_wav
 
 AUDIO = AudioConfig()
 
@@ -172,8 +175,8 @@ def test_holdout_words_must_be_auxiliary_words(tmp_path, capsys):
 @pytest.fixture
 def prepared(tiny_competition, tmp_path, tiny_settings):
     paths = Paths(input_dir=tiny_competition, work_dir=tmp_path / "work", output=tmp_path / "submission.csv")
-    pipeline.run("extract", paths, tiny_settings)
-    pipeline.run("prepare", paths, tiny_settings)
+    stages.run("extract", paths, tiny_settings)
+    stages.run("prepare", paths, tiny_settings)
     return paths
 
 
@@ -190,7 +193,7 @@ def test_bad_clips_are_skipped_in_training_and_still_get_a_row_in_the_submission
 
     with caplog.at_level("WARNING"):
         for stage in ("features", "train", "predict"):
-            pipeline.run(stage, paths, tiny_settings)
+            stages.run(stage, paths, tiny_settings)
     for path in bad_train + bad_test:
         assert path.name in caplog.text
     assert "train: 2 of" in caplog.text and "skipped in training" in caplog.text
@@ -212,13 +215,13 @@ def _no_space(*args, **kwargs):
 def test_disk_full_during_features_is_a_clear_error_with_nothing_half_written(prepared, tiny_settings, monkeypatch):
     monkeypatch.setattr("os.posix_fallocate", _no_space)
     with pytest.raises(PipelineError, match=r"disk full while writing .*\.npy.*free space"):
-        pipeline.run("features", prepared, tiny_settings)
+        stages.run("features", prepared, tiny_settings)
     assert not prepared.manifest("features").exists()
     assert list(prepared.features_dir.glob("*.npy")) == []
 
 
 def test_disk_full_when_a_worker_writes_its_rows_is_the_same_clear_error(prepared, tiny_settings, monkeypatch):
-    import competition.features as features
+    import competition.data.features as features
 
     def unsupported(*args, **kwargs):  # a file system without fallocate: the workers' writes find the full disk
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
@@ -232,14 +235,14 @@ def test_disk_full_when_a_worker_writes_its_rows_is_the_same_clear_error(prepare
     monkeypatch.setattr("os.posix_fallocate", unsupported)
     monkeypatch.setattr(features, "open", open_cache, raising=False)
     with pytest.raises(PipelineError, match=r"disk full while writing .*\.npy.*free space"):
-        pipeline.run("features", prepared, dataclasses.replace(tiny_settings, workers=1))
+        stages.run("features", prepared, dataclasses.replace(tiny_settings, workers=1))
     assert not prepared.manifest("features").exists()
     assert list(prepared.features_dir.glob("*.npy")) == []
 
 
 def test_disk_full_during_predict_leaves_the_previous_submission_untouched(prepared, tiny_settings, monkeypatch):
     for stage in ("features", "train"):
-        pipeline.run(stage, prepared, tiny_settings)
+        stages.run(stage, prepared, tiny_settings)
     prepared.output.write_text("the previous submission\n")
     original_to_csv = pd.DataFrame.to_csv
 
@@ -250,7 +253,7 @@ def test_disk_full_during_predict_leaves_the_previous_submission_untouched(prepa
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk_for_the_submission)
     with pytest.raises(PipelineError, match="disk full while writing .*submission.csv"):
-        pipeline.run("predict", prepared, tiny_settings)
+        stages.run("predict", prepared, tiny_settings)
     assert prepared.output.read_text() == "the previous submission\n"
     assert not list(prepared.output.parent.glob(".submission.*"))
 
@@ -258,7 +261,7 @@ def test_disk_full_during_predict_leaves_the_previous_submission_untouched(prepa
 def test_artefacts_get_ordinary_permissions_not_temporary_ones(tmp_path):
     import stat
 
-    from competition import io_utils
+    from competition.core import io as io_utils
 
     io_utils.atomic_write_text(tmp_path / "submission.csv", "fname,label\n")
     with io_utils.atomic_dir(tmp_path / "extract") as folder:

@@ -3,7 +3,7 @@ import pytest
 
 import run
 from competition import PipelineError
-from competition.scoring import score
+from competition.analysis.scoring import score
 
 
 @pytest.fixture

@@ -2,19 +2,24 @@ import pandas as pd
 import pytest
 
 from competition import PipelineError
-from competition.inference import check_submission
+from competition.tasks import get_task
+
+check_submission = get_task("commands").check_submission
 
 SAMPLE = pd.DataFrame({"fname": ["clip_a.wav", "clip_b.wav", "clip_c.wav"], "label": ["silence"] * 3})
 
 
 def test_a_complete_submission_passes_in_any_order():
-    check_submission(pd.DataFrame({"fname": ["clip_c.wav", "clip_a.wav", "clip_b.wav"], "label": ["yes", "unknown", "go"]}),
+    check_submission(pd.DataFrame({"fname": ["clip_c.wav", "clip_a.wav", "clip_b.wav"],
+                                   "label": ["yes", "unknown", "go"]}),
                      SAMPLE, "sub.csv")
 
 
 @pytest.mark.parametrize("fnames, labels, message", [
-    (["clip_a.wav", "clip_b.wav"], ["yes", "no"], r"2 rows.*3.*1 file names of sample_submission.csv are missing.*clip_c"),
-    (["clip_a.wav", "clip_b.wav", "clip_c.wav", "clip_d.wav"], ["yes"] * 4, r"1 file names are not in sample_submission.csv.*clip_d"),
+    (["clip_a.wav", "clip_b.wav"], ["yes", "no"],
+     r"2 rows.*3.*1 file names of sample_submission.csv are missing.*clip_c"),
+    (["clip_a.wav", "clip_b.wav", "clip_c.wav", "clip_d.wav"], ["yes"] * 4,
+     r"1 file names are not in sample_submission.csv.*clip_d"),
     (["clip_a.wav", "clip_a.wav", "clip_b.wav", "clip_c.wav"], ["yes"] * 4, r"appear more than once.*clip_a"),
     (["clip_a.wav", "clip_b.wav", "clip_c.wav"], ["yes", "maybe", "no"], r"labels outside.*maybe"),
 ])

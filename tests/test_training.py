@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competition.config import Settings
-from competition.labels import LABELS
-from competition.training import epoch_dataset
+from competition.core.config import Settings
+from competition.core.labels import LABELS
+from competition.train.trainer import epoch_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _batches(x, y, settings, epoch=0):
-    return [(f.numpy(), l.numpy()) for f, l in epoch_dataset(x, y, None, settings, member=0, epoch=epoch)]
+    return [(f.numpy(), labels.numpy()) for f, labels in epoch_dataset(x, y, None, settings, member=0, epoch=epoch)]
 
 
 def test_epochs_stream_every_readable_row_of_a_memory_map_once(tmp_path):
@@ -26,9 +26,9 @@ def test_epochs_stream_every_readable_row_of_a_memory_map_once(tmp_path):
     settings = Settings(batch_size=3, augment=False)
     batches = _batches(x, y, settings)
     seen = np.concatenate([f[:, 0, 0] for f, _ in batches])
-    labels = np.concatenate([l for _, l in batches])
+    labels = np.concatenate([batch_labels for _, batch_labels in batches])
     assert sorted(seen) == [0, 1, 3, 4, 5, 7, 8, 9] and np.array_equal(seen, labels)  # row i carries label i
-    assert [len(l) for _, l in batches] == [3, 3, 2] and batches[0][0].dtype == np.float32
+    assert [len(batch_labels) for _, batch_labels in batches] == [3, 3, 2] and batches[0][0].dtype == np.float32
     again = _batches(x, y, settings)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))  # a pure function of the seed
     assert not np.array_equal(seen, np.concatenate([f[:, 0, 0] for f, _ in _batches(x, y, settings, epoch=1)]))
@@ -45,12 +45,13 @@ import logging, tensorflow as tf
 logging.basicConfig(level=logging.INFO)
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from competition import pipeline
-from competition.config import Paths, Settings
+from competition import stages
+from competition.core.config import Settings
+from competition.core.paths import Paths
 paths = Paths(input_dir=Path({str(source.input_dir)!r}), work_dir=Path({str(work)!r}), output=Path({str(output)!r}))
 settings = Settings(epochs=2, batch_size=32, workers=1, strategy="mirrored")
-pipeline.run("train", paths, settings)
-pipeline.run("predict", paths, settings)
+stages.run("train", paths, settings)
+stages.run("predict", paths, settings)
 """
     result = subprocess.run([sys.executable, "-c", "from pathlib import Path\n" + script], cwd=REPO,
                             capture_output=True, text=True, timeout=600)

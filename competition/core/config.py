@@ -1,0 +1,314 @@
+"""Every setting, defined once; the derived audio sizes; and each stage's own config.
+
+A setting is a field of `Settings` whose metadata carries its help text and choices: the
+command line is generated from it (`core.flags`), and each stage's config is a frozen
+dataclass naming the settings that stage may read. A stage's function receives only its
+config, and its fingerprint is that whole config, so nothing can shape an output without
+invalidating it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, TypeVar
+
+from .. import PipelineError
+from .labels import AUXILIARY_WORDS
+
+# What the network sees. logspec and mfcc share one cache of log-power spectrograms (MFCCs are
+# computed inside the model, so noise mixing still happens in the power domain); wave caches
+# the 8 kHz signal itself.
+FEATURE_KINDS = ("logspec", "mfcc", "wave")
+WAVE = "wave"
+SPECTROGRAM = "spectrogram"
+STRATEGIES = ("default", "mirrored")
+FEATURE_DTYPES = ("float16", "float32")
+BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
+            flag: bool = True, shapes_output: bool = True, demo_default: Any = None,
+            default_factory: Any = dataclasses.MISSING, default_text: str | None = None) -> Any:
+    """A dataclass field that is also a command-line flag (unless flag=False).
+
+    shapes_output=False marks the few settings that change how fast a stage runs but never what
+    it writes (--workers); they are left out of fingerprints. default_text replaces the default
+    in the help where the flag's real default is decided at run time (the model's own features).
+    """
+    metadata = {"help": help, "choices": choices, "flag": flag, "shapes_output": shapes_output,
+                "demo_default": demo_default, "default_text": default_text}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Sizes of one clip and its spectrogram, derived once from a few choices."""
+
+    sample_rate: int = 16_000
+    target_rate: int = 8_000
+    clip_seconds: float = 1.0
+    window_ms: float = 20.0
+    step_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.window_samples < 2 or self.step_samples < 1 or self.window_samples > self.target_samples:
+            raise PipelineError(
+                f"audio settings give a {self.window_samples}-sample window and a "
+                f"{self.step_samples}-sample step over {self.target_samples} samples; "
+                "expected 2 <= window <= clip length and step >= 1"
+            )
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    @property
+    def target_samples(self) -> int:
+        return int(round(self.target_rate * self.clip_seconds))
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.target_rate * self.window_ms / 1000))
+
+    @property
+    def step_samples(self) -> int:
+        return int(round(self.target_rate * self.step_ms / 1000))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + (self.target_samples - self.window_samples) // self.step_samples
+
+    @property
+    def n_freqs(self) -> int:
+        return self.window_samples // 2 + 1
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        return (self.n_frames, self.n_freqs)
+
+    def cache_shape(self, features: str) -> tuple[int, ...]:
+        """Shape of one clip's cached features: the 8 kHz samples, or the spectrogram."""
+        return (self.target_samples,) if features == WAVE else self.feature_shape
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation of cached features (see train.augmentation)."""
+
+    max_shift_frames: int = 10      # +-100 ms at a 10 ms step
+    max_stretch: float = 0.1        # speaking rate: each clip played 0.9 to 1.1 times as fast
+    noise_probability: float = 0.8  # as in TensorFlow's speech_commands reference
+    max_noise_gain: float = 0.1
+    volume_db: float = 6.0
+    max_time_mask: int = 10
+    max_freq_mask: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of the pipeline, each defined once. Field order is the order of --help."""
+
+    task: str = setting("commands", "what to learn from the recordings (the competition's 12 labels)")
+    seed: int = setting(42, "seed for silence synthesis, shuffling, augmentation and initialisation")
+    epochs: int = setting(40, "most training epochs", demo_default=8)
+    batch_size: int = setting(64, "training batch size")
+    learning_rate: float = setting(1e-3, "peak learning rate of the cosine schedule")
+    model: str = setting("mel-cnn", "model from the registry: mel-cnn, cnn (81 linear bins), seed-cnn (the notebook "
+                                    "recipe), dense (pooled features) or conv1d (raw 8 kHz waveform)")
+    features: str = setting("logspec", "what the model reads: logspec (log-power spectrogram), mfcc (13 MFCCs with "
+                                       "deltas, computed in the model from the same cache) or wave (the 8 kHz signal)",
+                            choices=FEATURE_KINDS,
+                            default_text="the model's own: wave for conv1d, mfcc for dense, logspec for the rest")
+    augment: bool = setting(True, "speaking rate, time shift, noise mixing, volume and SpecAugment masks while "
+                                  "training")
+    patience: int = setting(10, "stop training after this many epochs without a better validation score")
+    ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
+    tta: bool = setting(True, "average predictions over small time shifts at test time")
+    calibrate_unknown: bool = setting(True, "predict unknown below a confidence threshold chosen on validation")
+    silence_share: float = setting(0.1, "share of synthesised silence clips in training and validation")
+    # Validation should look like the test: whole speakers never trained on, words never
+    # trained on, every label present. kaggle-mini keeps most "on"/"off" speakers in
+    # testing_list.txt, so a share of those speakers joins validation too.
+    extra_validation_share: float = setting(0.15, "share of testing_list.txt speakers that join validation")
+    holdout_words: tuple[str, ...] = setting(("dog", "happy", "tree", "wow"),
+                                             "comma-separated auxiliary words kept out of training, validated as "
+                                             "never-seen unknowns")
+    unknown_share: float = setting(0.2, "most auxiliary-word clips allowed in training, as a share of it")
+    digital_silence_share: float = setting(0.1, "share of the noise-file silence clips that are digital silence")
+    room_tone_share: float = setting(0.5, "share of silence clips made from the quiet stretches of word recordings "
+                                          "(the rest: windows of the background-noise files)")
+    noise_bank: int = setting(400, "one-second noise windows that training mixes into words")
+    require_noise: bool = setting(False, "fail when train/audio/_background_noise_ has no noise files, instead of "
+                                         "falling back to digital silence")
+    # Silence is planned by the level it will have (RMS, in decades of full scale), not by a gain
+    # on the file: noise files come at arbitrary levels, and real recorded silence ranges from a
+    # quiet room to a loud fan or tap, louder than most spoken words.
+    silence_rms_decades: tuple[float, float] = setting((-4.0, -0.5), "RMS levels of noise-file silence", flag=False)
+    feature_dtype: str = setting("float16", "dtype of the cached features", choices=FEATURE_DTYPES)
+    strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
+                                       "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
+                            choices=STRATEGIES)
+    engine: str = setting("keras", "what runs the trained model in predict and --classify")
+    explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
+                                         "PCA and voice-activity figures (seeded sample)")
+    baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "
+                                               "--output (default there: submissions/baseline-MODEL.csv); None: only "
+                                               "the validation table", choices=BASELINE_MODELS)
+    workers: int = setting(help="processes for feature extraction and the baseline's features",
+                           default_factory=lambda: os.cpu_count() or 1, shapes_output=False,
+                           default_text="all cores")
+    audio: AudioConfig = setting(help="clip and spectrogram sizes", default_factory=AudioConfig, flag=False)
+    augmentation: AugmentConfig = setting(help="augmentation ranges", default_factory=AugmentConfig, flag=False)
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "ensemble", "patience", "workers", "explore_per_word", "noise_bank")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
+        if not 0.0 <= self.silence_share < 1.0:
+            raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
+        for name in ("extra_validation_share", "unknown_share", "digital_silence_share", "room_tone_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise PipelineError(f"{flag_name(name)} must be in [0, 1]; got {getattr(self, name)}")
+        if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
+            raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); "
+                                f"got {unknown_words}")
+        for field in dataclasses.fields(self):
+            choices = field.metadata.get("choices")
+            value = getattr(self, field.name)
+            if choices and value is not None and value not in choices:
+                raise PipelineError(f"{flag_name(field.name)} must be one of {', '.join(choices)}; got {value!r}")
+
+    @property
+    def cached_representation(self) -> str:
+        """What the features stage stores: the waveform, or the spectrogram that logspec and mfcc share."""
+        return WAVE if self.features == WAVE else SPECTROGRAM
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.audio.cache_shape(self.features)
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+# --- each stage's config: the settings it may read, and nothing else ------------------------
+
+C = TypeVar("C")
+
+
+def project(config_class: type[C], settings: Settings, **extra: Any) -> C:
+    """Build a stage's config from the settings of the same names (and `extra`, for what comes
+    from elsewhere, such as the output path). A field with a default that is not a setting is
+    a constant of the stage's code (a cache format version): it keeps its default."""
+    values = {}
+    for field in dataclasses.fields(config_class):
+        if field.name in extra:
+            values[field.name] = extra[field.name]
+        elif hasattr(settings, field.name):
+            values[field.name] = getattr(settings, field.name)
+        elif field.default is dataclasses.MISSING:
+            raise TypeError(f"{config_class.__name__}.{field.name} is neither a setting nor given")
+    return config_class(**values)
+
+
+def fingerprint(config: Any) -> dict:
+    """The whole config, less the settings declared not to shape any output."""
+    skipped = {name for name, field in Settings.__dataclass_fields__.items()
+               if not field.metadata.get("shapes_output", True)}
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in skipped}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """extract reads only the archives, which the manifest records by size and time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    task: str
+    seed: int
+    silence_share: float
+    extra_validation_share: float
+    holdout_words: tuple[str, ...]
+    unknown_share: float
+    digital_silence_share: float
+    room_tone_share: float
+    noise_bank: int
+    require_noise: bool
+    silence_rms_decades: tuple[float, float]
+    audio: AudioConfig
+
+
+# Bump when the layout of the cached feature files changes, so caches from older code are rebuilt.
+FEATURE_CACHE_FORMAT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturesConfig:
+    audio: AudioConfig
+    feature_dtype: str
+    cached_representation: str
+    workers: int
+    cache_format: int = FEATURE_CACHE_FORMAT
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    task: str
+    seed: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    model: str
+    features: str
+    augment: bool
+    augmentation: AugmentConfig
+    strategy: str
+    patience: int
+    ensemble: int
+    tta: bool
+    calibrate_unknown: bool
+    feature_dtype: str
+    audio: AudioConfig
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.audio.cache_shape(self.features)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    task: str
+    engine: str
+    output: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ExploreConfig:
+    seed: int
+    explore_per_word: int
+    audio: AudioConfig
+
+
+# Bump when the baseline's pooled features change, so its caches are not reused.
+BASELINE_CACHE_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineConfig:
+    task: str
+    seed: int
+    baseline_model: str | None
+    output: str | None
+    audio: AudioConfig
+    workers: int
+    cache_format: int = BASELINE_CACHE_FORMAT
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    seed: int

@@ -1,0 +1,146 @@
+"""Where every artefact lives: each file the stages hand on is named here, and only here."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+FEATURE_SPLITS = ("train", "validation", "noise", "test")
+REPORT_PAGE = "index.html"  # every report folder's page
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where the stages read and write. Everything under work_dir can be rebuilt."""
+
+    input_dir: Path
+    work_dir: Path
+    output: Path
+
+    # extract
+    @property
+    def extract_dir(self) -> Path:
+        return self.work_dir / "extract"
+
+    @property
+    def train_audio_dir(self) -> Path:
+        return self.extract_dir / "train" / "audio"
+
+    @property
+    def test_audio_dir(self) -> Path:
+        return self.extract_dir / "test" / "audio"
+
+    @property
+    def sample_submission(self) -> Path:
+        return self.extract_dir / "sample_submission.csv"
+
+    # prepare
+    @property
+    def prepare_dir(self) -> Path:
+        return self.work_dir / "prepare"
+
+    @property
+    def index_csv(self) -> Path:
+        return self.prepare_dir / "index.csv"
+
+    @property
+    def test_index_csv(self) -> Path:
+        return self.prepare_dir / "test_index.csv"
+
+    # features
+    @property
+    def features_dir(self) -> Path:
+        return self.work_dir / "features"
+
+    def feature_cache(self, split: str) -> Path:
+        return self.features_dir / f"{split}.npy"
+
+    def feature_table(self, split: str) -> Path:
+        """The cache's rows, one line each: the clip, its label and whether it could be read."""
+        return self.features_dir / f"{split}.csv"
+
+    # train
+    @property
+    def model_dir(self) -> Path:
+        return self.work_dir / "model"
+
+    @property
+    def model_file(self) -> Path:
+        return self.member_file(0)
+
+    def member_file(self, member: int) -> Path:
+        return self.model_dir / ("model.keras" if member == 0 else f"model-{member}.keras")
+
+    @property
+    def labels_file(self) -> Path:
+        return self.model_dir / "labels.txt"
+
+    @property
+    def inference_config(self) -> Path:
+        return self.model_dir / "predict_config.json"
+
+    @property
+    def history_csv(self) -> Path:
+        return self.model_dir / "history.csv"
+
+    @property
+    def metrics_json(self) -> Path:
+        return self.model_dir / "metrics.json"
+
+    @property
+    def confusion_csv(self) -> Path:
+        return self.model_dir / "confusion_matrix.csv"
+
+    @property
+    def checkpoint_model(self) -> Path:
+        return self.model_dir / "checkpoint.keras"
+
+    @property
+    def checkpoint_state(self) -> Path:
+        return self.model_dir / "checkpoint.json"
+
+    # predict
+    @property
+    def predict_dir(self) -> Path:
+        return self.work_dir / "predict"
+
+    @property
+    def probabilities(self) -> Path:
+        return self.predict_dir / "probabilities.npy"
+
+    # side stages
+    @property
+    def baseline_dir(self) -> Path:
+        return self.work_dir / "baseline"
+
+    @property
+    def baseline_results(self) -> Path:
+        return self.baseline_dir / "results.csv"
+
+    def baseline_model(self, name: str) -> Path:
+        return self.baseline_dir / f"{name}.joblib"
+
+    def baseline_cache(self, split: str, key: str) -> Path:
+        return self.baseline_dir / f"mfcc-{split}-{key}.npy"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.work_dir / "reports"
+
+    @property
+    def explore_report(self) -> Path:
+        return self.reports_dir / "explore"
+
+    @property
+    def train_report(self) -> Path:
+        return self.reports_dir / "train"
+
+    @property
+    def explore_page(self) -> Path:
+        return self.explore_report / REPORT_PAGE
+
+    @property
+    def train_report_page(self) -> Path:
+        return self.train_report / REPORT_PAGE
+
+    def manifest(self, stage: str) -> Path:
+        return self.work_dir / "manifests" / f"{stage}.json"

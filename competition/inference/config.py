@@ -1,0 +1,46 @@
+"""The contract between train and predict: how to run the trained model (model/predict_config.json)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .. import PipelineError
+from ..core.io import atomic_write_json
+
+# Bump when a field changes meaning; a file of another version is refused with a clear error.
+INFERENCE_CONFIG_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceConfig:
+    """Written by train after calibration; read by predict, --classify and the reports."""
+
+    task: str
+    members: tuple[str, ...]        # model files in the model folder, averaged
+    tta_shifts: tuple[int, ...]     # rows of the cached features (frames, or samples of a waveform)
+    unknown_threshold: float        # the task's calibrated decision threshold
+    features: str                   # what the model reads (core.config.FEATURE_KINDS)
+    feature_dtype: str              # the cache's dtype: inputs go through it, as in training
+    version: int = INFERENCE_CONFIG_VERSION
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> InferenceConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as error:
+            raise PipelineError(f"{path} is missing: run --stage train first (with this --work-dir)") from error
+        except (OSError, ValueError) as error:
+            raise PipelineError(f"{path}: not readable as JSON ({error}); run --stage train again") from error
+        if not isinstance(data, dict) or data.get("version") != INFERENCE_CONFIG_VERSION:
+            found = data.get("version") if isinstance(data, dict) else type(data).__name__
+            raise PipelineError(f"{path}: expected an inference config of version {INFERENCE_CONFIG_VERSION}, "
+                                f"found version {found}; run --stage train again")
+        names = {field.name for field in dataclasses.fields(cls)}
+        if missing := sorted(names - set(data)):
+            raise PipelineError(f"{path}: missing {', '.join(missing)}; run --stage train again")
+        return cls(**{**{k: data[k] for k in names}, "members": tuple(data["members"]),
+                      "tta_shifts": tuple(data["tta_shifts"])})

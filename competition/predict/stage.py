@@ -1,0 +1,50 @@
+"""Stage 5, predict: batched inference over every test clip into a checked submission."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .. import PipelineError
+from ..core.config import PredictConfig
+from ..core.io import atomic_path
+from ..core.paths import Paths
+from ..data.features import FeatureRows
+from ..inference.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+PREDICT_BATCH = 512
+
+
+def predict(paths: Paths, config: PredictConfig) -> None:
+    predictor = Predictor.load(paths, config.engine)
+    if predictor.task.name != config.task:
+        raise PipelineError(f"the model in {paths.model_dir} was trained for task {predictor.task.name}, "
+                            f"not {config.task}; run --stage train with --task {config.task}")
+    features = FeatureRows(paths.feature_cache("test"))  # streamed: memory stays at one batch
+    table = pd.read_csv(paths.feature_table("test"))
+    if len(table) != len(features):
+        raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")
+    model_shape = tuple(predictor.members[0].input_shape[1:])
+    if model_shape != features.shape[1:]:
+        raise PipelineError(f"{paths.feature_cache('test')} holds features of shape {features.shape[1:]}, but "
+                            f"the model in {paths.model_dir} reads {model_shape}; "
+                            "run --stage features with the flags the model was trained with")
+    log.info("%d model(s), test-time shifts %s rows, unknown below confidence %.2f",
+             len(predictor.members), list(predictor.config.tta_shifts), predictor.config.unknown_threshold)
+
+    probabilities = predictor.probabilities(features, PREDICT_BATCH, progress="predict")
+    labels = predictor.decide(probabilities).astype(object)  # room for a longer fallback label
+    unreadable = ~table["readable"].to_numpy(bool)
+    if unreadable.any():
+        labels[unreadable] = predictor.task.fallback_label
+        log.warning("%d unreadable test clips get the fallback label %r (listed by the features stage)",
+                    int(unreadable.sum()), predictor.task.fallback_label)
+    with atomic_path(paths.probabilities) as temp:
+        np.save(temp, probabilities)
+    submission = predictor.task.write_submission(paths.output, table["fname"], labels, paths.sample_submission)
+    counts = submission["label"].value_counts().reindex(predictor.labels, fill_value=0)
+    log.info("wrote %s: %d rows; predicted labels: %s", paths.output, len(submission),
+             ", ".join(f"{k} {v}" for k, v in counts.items()))

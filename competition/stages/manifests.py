@@ -1,0 +1,65 @@
+"""Manifests: what a finished stage read, the config that shaped it, and what it wrote.
+
+A manifest records the digests of the manifests upstream (or the archives, for extract), the
+stage's whole config, and the size of every file it wrote. It is written last, so a stage
+killed half-way leaves no manifest and reruns. Each finished run gets a fresh digest, so
+rerunning a stage makes everything after it stale.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.config import fingerprint
+from ..core.io import atomic_write_json
+from ..core.paths import Paths
+
+# Bump when the manifest's layout changes: manifests of another format are not trusted.
+MANIFEST_FORMAT = 2
+
+
+def normalised(config: Any) -> dict:
+    """The config's fingerprint as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(fingerprint(config)))
+
+
+def read(paths: Paths, name: str) -> dict | None:
+    try:
+        manifest = json.loads(paths.manifest(name).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT else None
+
+
+def size(path: Path) -> int:
+    """Bytes of a file, or the number of files under a folder."""
+    if path.is_dir():
+        return sum(1 for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def key(path: Path, paths: Paths) -> str:
+    """Outputs inside the work folder are recorded relative to it, so the folder can move."""
+    try:
+        return path.relative_to(paths.work_dir).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def write(paths: Paths, name: str, config: Any, upstream: tuple[str, ...], inputs: dict, outputs: list[Path],
+          seconds: float) -> None:
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "stage": name,
+        "config": normalised(config),
+        "upstream": {stage: read(paths, stage)["digest"] for stage in upstream},
+        "inputs": inputs,
+        "outputs": {key(p, paths): size(p) for p in outputs},
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "seconds": round(seconds, 1),
+    }
+    manifest["digest"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    atomic_write_json(paths.manifest(name), manifest)

@@ -1,0 +1,91 @@
+"""Running stages: skip what is up to date, rerun what is stale and everything after it."""
+from __future__ import annotations
+
+import logging
+import time
+
+from .. import PipelineError
+from ..core.config import Settings
+from ..core.io import check_writable
+from ..core.paths import Paths
+from . import manifests
+from .table import SIDE_STAGE_NAMES, STAGE_NAMES, STAGES, Stage, stage_by_name
+
+log = logging.getLogger(__name__)
+
+
+def _inputs(stage: Stage, paths: Paths) -> dict:
+    """What a stage reads from outside the work folder."""
+    if stage.name == "extract":
+        from ..data.archives import archive_fingerprint, find_archives
+        return archive_fingerprint(find_archives(paths.input_dir))
+    return {}
+
+
+def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
+    """Why `stage` must run again, or None when its outputs are up to date."""
+    manifest = manifests.read(paths, stage.name)
+    if manifest is None:
+        return "no finished run recorded"
+    wanted, recorded = manifests.normalised(stage.configure(settings, paths)), manifest.get("config", {})
+    if recorded != wanted:
+        changed = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
+        return f"settings changed ({', '.join(changed)})"
+    for name in stage.upstream:
+        upstream = manifests.read(paths, name)
+        if upstream is None or manifest.get("upstream", {}).get(name) != upstream.get("digest"):
+            return f"{name} has changed since"
+    try:
+        inputs = _inputs(stage, paths)
+    except PipelineError:
+        inputs = manifest.get("inputs")  # archives removed after extraction: the files still serve
+        log.info("stage %s: its input archives are gone; keeping what it extracted", stage.name)
+    if manifest.get("inputs") != inputs:
+        return "input archives changed"
+    for recorded_path, size in manifest.get("outputs", {}).items():
+        path = paths.work_dir / recorded_path  # an absolute path stays as it is
+        if not path.exists() or manifests.size(path) != size:
+            return f"output {path} is missing or changed"
+    return None
+
+
+def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
+    for name in stage.upstream:
+        if manifests.read(paths, name) is None:
+            raise PipelineError(
+                f"stage {stage.name} needs the output of stage {name}, which has not finished in "
+                f"{paths.work_dir}; run --stage {name} first (or --stage all)"
+            )
+        stale = staleness(stage_by_name(name), paths, settings)
+        if stale:
+            log.warning("stage %s is out of date (%s); %s uses its output anyway", name, stale, stage.name)
+    config = stage.configure(settings, paths)
+    inputs = _inputs(stage, paths)
+    paths.manifest(stage.name).unlink(missing_ok=True)
+    log.info("stage %s: running", stage.name)
+    started = time.perf_counter()
+    stage.run(paths, config)
+    seconds = time.perf_counter() - started
+    manifests.write(paths, stage.name, config, stage.upstream, inputs, stage.outputs(paths), seconds)
+    log.info("stage %s: done in %.1f s", stage.name, seconds)
+
+
+def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | None = None) -> None:
+    """Run one stage, or with "all" every stage that is out of date (and all from `rerun_from` on)."""
+    check_writable(paths.work_dir, "the work folder (--work-dir)")
+    check_writable(paths.output.parent, "the submission's folder (--output)")
+    if stage_name != "all":
+        stage = stage_by_name(stage_name)
+        if stage is None:
+            raise PipelineError(f"unknown stage {stage_name!r}; expected one of all, "
+                                f"{', '.join(STAGE_NAMES + SIDE_STAGE_NAMES)}")
+        run_stage(stage, paths, settings)
+        return
+    forced = STAGE_NAMES.index(rerun_from) if rerun_from else len(STAGES)
+    for position, stage in enumerate(STAGES):
+        reason = f"--from {rerun_from}" if position >= forced else staleness(stage, paths, settings)
+        if reason is None:
+            log.info("stage %s: up to date, skipped", stage.name)
+            continue
+        log.info("stage %s: runs because %s", stage.name, reason)
+        run_stage(stage, paths, settings)

@@ -1,0 +1,143 @@
+"""The stage table: each stage's name, what it reads, its config, what it writes and its entry.
+
+New capabilities join here (a row for a side stage) and in the registries (tasks, models,
+engines); the stages themselves do not fork.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core.config import (
+    BaselineConfig,
+    ExploreConfig,
+    ExtractConfig,
+    FeaturesConfig,
+    PredictConfig,
+    PrepareConfig,
+    ReportConfig,
+    Settings,
+    TrainConfig,
+    project,
+)
+from ..core.paths import FEATURE_SPLITS, Paths
+from . import manifests
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str
+    upstream: tuple[str, ...]
+    config: type                                   # the stage's config dataclass (core.config)
+    outputs: Callable[[Paths], list[Path]]
+    run: Callable[[Paths, Any], None]
+    # config values that come from the paths rather than the settings (where the output goes)
+    extra: Callable[[Settings, Paths], dict] = lambda settings, paths: {}
+
+    def configure(self, settings: Settings, paths: Paths) -> Any:
+        return project(self.config, settings, **self.extra(settings, paths))
+
+
+def _run_extract(paths: Paths, config: ExtractConfig) -> None:
+    from ..data.archives import extract, find_archives
+    extract(find_archives(paths.input_dir), paths)
+
+
+def _run_prepare(paths: Paths, config: PrepareConfig) -> None:
+    from ..data.prepare import prepare
+    prepare(paths, config)
+
+
+def _run_features(paths: Paths, config: FeaturesConfig) -> None:
+    from ..data.features import build_features
+    build_features(paths, config)
+
+
+def _run_train(paths: Paths, config: TrainConfig) -> None:
+    from ..train.trainer import train
+    checkpoint_key = {"config": manifests.normalised(config),
+                      "upstream": {name: manifests.read(paths, name)["digest"] for name in TRAIN_UPSTREAM}}
+    train(paths, config, checkpoint_key)
+    _report_quietly(paths, ReportConfig(seed=config.seed))
+
+
+def _report_quietly(paths: Paths, config: ReportConfig) -> None:
+    """The figures are a convenience: a plotting failure must not cost the trained model."""
+    from ..analysis.reports import write_training_report
+
+    try:
+        write_training_report(paths, config)
+    except Exception as error:  # noqa: BLE001 - any failure here is reported, never fatal
+        log.warning("could not write the training report (%s: %s); rerun it with --stage report",
+                    type(error).__name__, error)
+
+
+def _run_predict(paths: Paths, config: PredictConfig) -> None:
+    from ..predict.stage import predict
+    predict(paths, config)
+
+
+def _run_explore(paths: Paths, config: ExploreConfig) -> None:
+    from ..analysis.explore import explore
+    explore(paths, config)
+
+
+def _run_baseline(paths: Paths, config: BaselineConfig) -> None:
+    from ..analysis.baseline import baseline
+    baseline(paths, config)
+
+
+def _run_report(paths: Paths, config: ReportConfig) -> None:
+    from ..analysis.reports import write_training_report
+    write_training_report(paths, config)
+
+
+def _output(settings: Settings, paths: Paths) -> dict:
+    return {"output": str(paths.output.resolve())}
+
+
+def _baseline_output(settings: Settings, paths: Paths) -> dict:
+    return {"output": str(paths.output.resolve()) if settings.baseline_model else None}
+
+
+def _baseline_outputs(paths: Paths) -> list[Path]:
+    from ..core.config import BASELINE_MODELS
+    return [paths.baseline_results] + [paths.baseline_model(name) for name in BASELINE_MODELS]
+
+
+TRAIN_UPSTREAM = ("features",)
+
+STAGES: tuple[Stage, ...] = (
+    Stage("extract", (), ExtractConfig,
+          lambda p: [p.sample_submission, p.train_audio_dir, p.test_audio_dir], _run_extract),
+    Stage("prepare", ("extract",), PrepareConfig, lambda p: [p.index_csv, p.test_index_csv], _run_prepare),
+    Stage("features", ("prepare",), FeaturesConfig,
+          lambda p: [path for split in FEATURE_SPLITS for path in (p.feature_cache(split), p.feature_table(split))],
+          _run_features),
+    Stage("train", TRAIN_UPSTREAM, TrainConfig,
+          lambda p: [p.model_file, p.labels_file, p.history_csv, p.metrics_json, p.inference_config],
+          _run_train),
+    Stage("predict", ("train", "features", "extract"), PredictConfig,
+          lambda p: [p.output, p.probabilities], _run_predict, extra=_output),
+)
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+# Side stages read what the main chain left and write reports or comparisons; --stage all
+# never runs them, and nothing downstream reads them.
+SIDE_STAGES: tuple[Stage, ...] = (
+    Stage("explore", ("extract", "prepare"), ExploreConfig, lambda p: [p.explore_page], _run_explore),
+    Stage("baseline", ("extract", "prepare"), BaselineConfig, _baseline_outputs, _run_baseline,
+          extra=_baseline_output),
+    Stage("report", ("train", "features"), ReportConfig, lambda p: [p.train_report_page], _run_report),
+)
+SIDE_STAGE_NAMES = tuple(stage.name for stage in SIDE_STAGES)
+_BY_NAME = {stage.name: stage for stage in STAGES + SIDE_STAGES}
+
+
+def stage_by_name(name: str) -> Stage | None:
+    return _BY_NAME.get(name)

@@ -1,0 +1,25 @@
+"""Tasks: what the pipeline learns from the recordings, each a registry entry.
+
+A task owns its classes and how clips map to them, the synthetic classes it plans (silence),
+which words it holds out, how the decision rule is calibrated on validation, and the format
+of what predict writes. Today: `commands`, the competition's 12 labels.
+"""
+from __future__ import annotations
+
+from ..core.registry import Registry
+from .base import Task
+from .commands import CommandsTask
+
+TASKS: Registry[Task] = Registry("task")
+TASKS.add("commands", CommandsTask())
+
+
+def task_names() -> tuple[str, ...]:
+    return TASKS.names()
+
+
+def get_task(name: str) -> Task:
+    return TASKS.get(name)
+
+
+__all__ = ["Task", "get_task", "task_names"]

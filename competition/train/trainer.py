@@ -1,0 +1,275 @@
+"""Stage 4, train: fit registry models on cached features, keep each one's best-on-validation
+checkpoint, then calibrate the task's decision on held-out speakers and words."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.metrics import confusion_matrix
+from sklearn.utils.class_weight import compute_class_weight
+
+from .. import PipelineError
+from ..core.config import TrainConfig
+from ..core.io import atomic_path, atomic_write_json
+from ..core.labels import write_labels
+from ..core.metrics import balanced_accuracy
+from ..core.paths import Paths
+from ..inference.config import InferenceConfig
+from ..inference.ensemble import predict_probabilities, tta_shifts
+from ..models import build_model
+from ..tasks import get_task
+from .augmentation import augment_batch
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def check_cache_shape(shape: tuple[int, ...], config: TrainConfig, where) -> None:
+    if tuple(shape) != config.input_shape:
+        raise PipelineError(f"{where}: holds features of shape {tuple(shape)}, but --features {config.features} "
+                            f"needs {config.input_shape}; run --stage features with the same flags (or --stage all)")
+
+
+def load_split(paths: Paths, config: TrainConfig, split: str, labels: list[str],
+               in_memory: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class numbers of the readable clips of a split. With in_memory=False the
+    features stay a memory map of the cache and the labels cover every row (read them through
+    `readable_rows`)."""
+    features = np.load(paths.feature_cache(split), mmap_mode="r")
+    check_cache_shape(features.shape[1:], config, paths.feature_cache(split))
+    table = pd.read_csv(paths.feature_table(split))
+    if len(table) != len(features):
+        raise PipelineError(
+            f"{paths.features_dir}: {split}.npy has {len(features)} rows but {split}.csv has "
+            f"{len(table)}; rerun --stage features"
+        )
+    lookup = {label: i for i, label in enumerate(labels)}
+    usable = table["readable"].to_numpy(bool)
+    classes = table["label"].map(lookup).fillna(-1).to_numpy(np.int32)
+    if (unknown := usable & (classes < 0)).any():
+        raise PipelineError(f"{paths.feature_table(split)}: labels outside {', '.join(labels)}: "
+                            f"{sorted(set(table.loc[unknown, 'label'].astype(str)))[:5]}; rerun --stage prepare")
+    if not in_memory:
+        return features, np.where(usable, classes, -1).astype(np.int32)
+    return np.asarray(features[usable]), classes[usable]
+
+
+def readable_rows(y: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(y >= 0)
+
+
+def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
+                  member: int, epoch: int) -> tf.data.Dataset:
+    """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
+
+    `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
+    the model trains on the current one. Rows whose label is negative (unreadable clips) are
+    never drawn.
+    """
+    order = readable_rows(y)[np.random.default_rng([config.seed, member, epoch]).permutation(int((y >= 0).sum()))]
+    batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
+    row_shape = tuple(x.shape[1:])
+
+    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(x[rows], dtype=np.float32), y[rows]
+
+    def load(batch_number, rows):
+        features, labels = tf.numpy_function(read, [rows], (tf.float32, tf.int32), stateful=False)
+        features = tf.ensure_shape(features, (None, *row_shape))
+        if config.augment:
+            seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
+            features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples)
+        return features, tf.ensure_shape(labels, (None,))
+
+    # A batch takes a few milliseconds to read and augment against a training step of a tenth of
+    # a second or more: half the cores are plenty, and the model keeps the rest.
+    options = tf.data.Options()
+    options.autotune.cpu_budget = max(1, (os.cpu_count() or 2) // 2)
+    return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def distribution(config: TrainConfig) -> tf.distribute.Strategy:
+    """The default (one device) strategy, or one replica per GPU (per CPU device when there is
+    no GPU) with --strategy mirrored."""
+    if config.strategy == "default":
+        return tf.distribute.get_strategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+        [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def _seed_states(model: keras.Model) -> dict[str, list[int]]:
+    # Keras re-seeds dropout's generators when it loads a model; keep their state ourselves.
+    return {v.path: [int(i) for i in v.numpy()] for v in model.non_trainable_variables if "seed_generator" in v.path}
+
+
+class Checkpoint:
+    """The state after the last finished epoch of the member in training, so that a killed run
+    continues where it stopped. Valid only for the settings and features it was made with."""
+
+    def __init__(self, paths: Paths, fingerprint: dict):
+        self.model_file = paths.checkpoint_model
+        self.state_file = paths.checkpoint_state
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict | None:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if state.get("fingerprint") != self.fingerprint or not self.model_file.exists():
+            log.info("ignoring a training checkpoint made with other settings or features")
+            return None
+        return state
+
+    def save(self, model: keras.Model, state: dict) -> None:
+        with atomic_path(self.model_file) as temp:
+            model.save(temp)
+        atomic_write_json(self.state_file, {**state, "fingerprint": self.fingerprint, "seeds": _seed_states(model)})
+
+    def restore_model(self, state: dict) -> keras.Model:
+        model = keras.models.load_model(self.model_file)
+        for variable in model.non_trainable_variables:
+            if variable.path in state["seeds"]:
+                variable.assign(np.array(state["seeds"][variable.path], dtype=variable.dtype))
+        return model
+
+    def clear(self) -> None:
+        self.model_file.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)
+
+
+def _new_model(config: TrainConfig, member: int, n_train: int) -> keras.Model:
+    seed_everything(config.seed + member)
+    model = build_model(config.model, config.audio, len(get_task(config.task).labels), config.features)
+    steps = int(np.ceil(n_train / config.batch_size)) * config.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _write_history(paths: Paths, rows: list[dict]) -> None:
+    with atomic_path(paths.history_csv) as temp:
+        pd.DataFrame(rows).to_csv(temp, index=False)
+
+
+def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
+                 state: dict, strategy: tf.distribute.Strategy) -> dict:
+    """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
+    x_train, y_train = data["train"]
+    x_val, y_val = data["validation"]
+    known = y_train[y_train >= 0]
+    present = np.unique(known)
+    class_weight = {int(c): float(w)
+                    for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
+    with strategy.scope():
+        if state.get("member") == member and state.get("epoch", 0) > 0:
+            model = checkpoint.restore_model(state)
+            log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
+        else:
+            model = _new_model(config, member, len(known))
+            state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
+            if member == 0:
+                log.info("model %s on %s features: %d parameters, %d replica(s)", config.model, config.features,
+                         model.count_params(), strategy.num_replicas_in_sync)
+    noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
+    started = time.perf_counter()
+    for epoch in range(state["epoch"], config.epochs):
+        logs = model.fit(epoch_dataset(x_train, y_train, noise, config, member, epoch), initial_epoch=epoch,
+                         epochs=epoch + 1, class_weight=class_weight, shuffle=False, verbose=0).history
+        probabilities = model.predict(x_val, batch_size=256, verbose=0)
+        predicted = probabilities.argmax(axis=1)
+        picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
+        row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
+               "val_loss": float(-np.log(picked).mean()), "val_accuracy": float((predicted == y_val).mean()),
+               "val_balanced_accuracy": balanced_accuracy(y_val, predicted, probabilities.shape[1]),
+               "seconds": round(time.perf_counter() - started, 1)}
+        state["history"] = state.get("history", []) + [row]
+        improved = row["val_balanced_accuracy"] > state["best"]
+        if improved:
+            state["best"], state["best_epoch"] = row["val_balanced_accuracy"], epoch + 1
+            with atomic_path(paths.member_file(member)) as temp:
+                model.save(temp)
+        state["epoch"] = epoch + 1
+        _write_history(paths, state["history"])
+        checkpoint.save(model, state)
+        log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s", member, epoch + 1,
+                 row["loss"], row["val_accuracy"], row["val_balanced_accuracy"], " (best: saved)" if improved else "")
+        if epoch + 1 - state["best_epoch"] >= config.patience:
+            log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
+            break
+    return {**state, "member": member + 1, "epoch": 0}
+
+
+def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) -> None:
+    """`fingerprint`: what the run depends on (config, upstream digests); a checkpoint with
+    another fingerprint is ignored and training starts over."""
+    labels = list(get_task(config.task).labels)
+    data = {"train": load_split(paths, config, "train", labels, in_memory=False),
+            "validation": load_split(paths, config, "validation", labels)}
+    noise_file = paths.feature_cache("noise")
+    data["noise"] = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
+                     if noise_file.exists() else None)
+    data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
+    log.info("training on %d clips, validating on %d held-out-speaker clips, %d noise windows for mixing",
+             len(readable_rows(data["train"][1])), len(data["validation"][0]),
+             0 if data["noise"] is None else len(data["noise"]))
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
+    write_labels(paths.labels_file, labels)
+    checkpoint = Checkpoint(paths, fingerprint or {})
+    state = checkpoint.load() or {"member": 0, "epoch": 0, "history": []}
+    if state["member"] == 0 and state["epoch"] == 0:
+        for stale in paths.model_dir.glob("model-*.keras"):
+            stale.unlink()  # members of an earlier, larger ensemble
+    strategy = distribution(config)
+    for member in range(state["member"], config.ensemble):
+        state = train_member(paths, config, member, data, checkpoint, state, strategy)
+    calibrate_and_report(paths, config, labels, *data["validation"])
+    checkpoint.clear()
+
+
+def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x_val: np.ndarray,
+                         y_val: np.ndarray) -> None:
+    """Choose the task's decision threshold on held-out speakers (never on test labels) and report
+    the saved checkpoints' validation scores with the same test-time shifts predict uses."""
+    task = get_task(config.task)
+    inference = InferenceConfig(
+        task=task.name, members=tuple(paths.member_file(m).name for m in range(config.ensemble)),
+        tta_shifts=tta_shifts(config.tta, config.features, config.audio), unknown_threshold=0.0,
+        features=config.features, feature_dtype=config.feature_dtype)
+    members = [keras.models.load_model(paths.member_file(m)) for m in range(config.ensemble)]
+    probabilities = predict_probabilities(members, x_val, inference.tta_shifts, len(labels))
+    threshold, scores = task.calibrate(probabilities, y_val, config.calibrate_unknown)
+    predicted = task.decide(probabilities, threshold, labels)
+    accuracy = float((predicted == y_val).mean())
+    balanced = balanced_accuracy(y_val, predicted, len(labels))
+    matrix = pd.DataFrame(confusion_matrix(y_val, predicted, labels=range(len(labels))),
+                          index=pd.Index(labels, name="true"), columns=labels)
+    per_class = {label: float(matrix.loc[label, label] / max(matrix.loc[label].sum(), 1)) for label in labels}
+    with atomic_path(paths.confusion_csv) as temp:
+        matrix.to_csv(temp)
+    dataclasses.replace(inference, unknown_threshold=threshold).save(paths.inference_config)
+    atomic_write_json(paths.metrics_json, {
+        "validation_accuracy": accuracy, "validation_balanced_accuracy": balanced,
+        "validation_balanced_accuracy_by_threshold": {str(t): s for t, s in scores.items()},
+        "unknown_threshold": threshold, "validation_clips": int(len(y_val)), "per_class_accuracy": per_class,
+        "parameters": int(members[0].count_params()),
+        "model_bytes": sum(paths.member_file(m).stat().st_size for m in range(config.ensemble)),
+    })
+    log.info("unknown threshold %.2f chosen on validation (balanced accuracy by threshold: %s)", threshold,
+             ", ".join(f"{t}: {s:.4f}" for t, s in scores.items()))
+    log.info("held-out-speaker validation: accuracy %.4f, balanced over the %d labels %.4f (%d clips)",
+             accuracy, len(labels), balanced, len(y_val))
+    log.info("confusion matrix (rows: true, columns: predicted):\n%s", matrix.to_string())

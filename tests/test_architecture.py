@@ -1,0 +1,190 @@
+"""The package's shape: the import contracts, one definition per setting, the registries, and
+the typed contract between train and predict."""
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import run
+from competition import PipelineError
+from competition.core import config
+from competition.core.config import AudioConfig, Settings, fingerprint, project
+from competition.core.labels import LABELS
+from competition.inference.config import InferenceConfig
+from competition.inference.engines import engine_names, get_engine
+from competition.stages import SIDE_STAGES, STAGES
+from competition.tasks import get_task, task_names
+
+REPO = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+RUFF = Path(sys.executable).with_name("ruff")
+CONTRACTS = ("Each floor imports only the floors below it",
+             "Predicting loads neither the trainer nor scikit-learn",
+             "Settings, labels and tasks load no TensorFlow",
+             "No import cycles between sibling modules or packages")
+
+
+def _lint(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contracts_hold():
+    result = _lint(REPO)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for contract in CONTRACTS:
+        assert f"{contract} KEPT" in result.stdout
+    assert f"{len(CONTRACTS)} kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    ("core/config.py", "from ..stages import runner", CONTRACTS[0]),
+    ("data/features.py", "from ..models import registry", CONTRACTS[0]),
+    ("predict/stage.py", "from ..train import trainer", CONTRACTS[1]),
+    ("inference/ensemble.py", "import sklearn.metrics", CONTRACTS[1]),
+    ("tasks/commands.py", "import keras", CONTRACTS[2]),
+    ("core/io.py", "from . import labels", CONTRACTS[3]),  # labels already imports io
+], ids=["config-imports-a-stage", "data-imports-models", "predict-imports-train",
+        "inference-imports-sklearn", "a-task-imports-keras", "a-cycle-in-core"])
+def test_an_import_against_a_contract_breaks_it(tmp_path, module, line, contract):
+    shutil.copytree(REPO / "competition", tmp_path / "competition",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    path = tmp_path / "competition" / module
+    path.write_text(path.read_text() + f"\n{line}  # noqa: E402,F401\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert f"{contract} BROKEN" in result.stdout
+
+
+def test_the_code_passes_ruff():
+    """The rules and the 120-column line length the code keeps are in pyproject.toml."""
+    result = subprocess.run([str(RUFF), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+# ---- one definition per setting ------------------------------------------------------------
+
+STAGE_CONFIGS = {stage.name: stage.config for stage in STAGES + SIDE_STAGES}
+
+
+def test_every_setting_shapes_some_stage_or_says_it_does_not():
+    """A setting no stage config holds would change nothing and invalidate nothing."""
+    held = {field.name for cls in STAGE_CONFIGS.values() for field in dataclasses.fields(cls)}
+    settings = {field.name for field in dataclasses.fields(Settings)}
+    assert settings <= held, f"settings no stage reads: {sorted(settings - held)}"
+
+
+def test_every_stage_config_field_is_a_setting_or_a_constant_of_its_code():
+    for name, cls in STAGE_CONFIGS.items():
+        for field in dataclasses.fields(cls):
+            from_settings = hasattr(Settings(), field.name) or field.name == "output"
+            assert from_settings or field.default is not dataclasses.MISSING, (name, field.name)
+
+
+def test_a_stage_sees_only_its_config():
+    features = project(config.FeaturesConfig, Settings(seed=7))
+    assert not hasattr(features, "seed")  # a features change of seed would go unrecorded
+    assert fingerprint(features)["audio"] == dataclasses.asdict(AudioConfig())
+    assert "workers" not in fingerprint(features)  # speed only, never the output
+
+
+def test_every_setting_has_a_flag_with_help_and_its_default(capsys):
+    with pytest.raises(SystemExit):
+        run.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(Settings):
+        if field.metadata["flag"]:
+            flag = config.flag_name(field.name)
+            assert flag in text and field.metadata["help"][:30] in text, flag
+    assert text.count("(default:") >= sum(f.metadata["flag"] for f in dataclasses.fields(Settings))
+
+
+def test_flags_reach_the_settings_of_the_same_name():
+    args = run.parse_args(["--seed", "5", "--holdout-words", "dog,wow", "--no-tta",
+                           "--digital-silence-share", "0.3", "--noise-bank", "50"])
+    from competition.core.flags import settings_from_args
+
+    settings = settings_from_args(args)
+    assert (settings.seed, settings.holdout_words, settings.tta) == (5, ("dog", "wow"), False)
+    assert (settings.digital_silence_share, settings.noise_bank) == (0.3, 50)
+    assert settings_from_args(run.parse_args([]), demo=True).epochs == 8
+    assert settings_from_args(run.parse_args([])) == Settings()
+
+
+def test_a_bad_setting_names_its_flag():
+    with pytest.raises(PipelineError, match="--digital-silence-share must be in"):
+        Settings(digital_silence_share=2.0)
+    with pytest.raises(PipelineError, match="--feature-dtype must be one of float16, float32"):
+        Settings(feature_dtype="int8")
+
+
+# ---- registries ----------------------------------------------------------------------------
+
+def test_the_task_registry_holds_the_competition():
+    assert task_names() == ("commands",)
+    task = get_task("commands")
+    assert task.labels == LABELS and task.label_of("dog") == "unknown"
+    with pytest.raises(PipelineError, match="unknown task 'speakers'; expected one of commands"):
+        get_task("speakers")
+
+
+def test_the_commands_task_calibrates_and_decides_unknown():
+    import numpy as np
+
+    task = get_task("commands")
+    unsure = np.full((1, 12), 0.05)
+    unsure[0, 0] = 0.45  # "yes", but not sure
+    assert task.decide(unsure, 0.0)[0] == 0 and task.decide(unsure, 0.5)[0] == LABELS.index("unknown")
+    y = np.array([LABELS.index("unknown")])
+    threshold, scores = task.calibrate(unsure, y)
+    assert threshold == 0.5 and scores[0.5] == 1.0 and scores[0.0] == 0.0
+    assert task.calibrate(unsure, y, enabled=False)[0] == 0.0
+
+
+def test_the_engine_registry_holds_keras():
+    assert engine_names() == ("keras",) and get_engine("keras").name == "keras"
+    with pytest.raises(PipelineError, match="unknown engine 'tflite'; expected one of keras"):
+        get_engine("tflite")
+
+
+# ---- the contract between train and predict ------------------------------------------------
+
+def _inference_config() -> InferenceConfig:
+    return InferenceConfig(task="commands", members=("model.keras",), tta_shifts=(-3, 0, 3),
+                           unknown_threshold=0.4, features="logspec", feature_dtype="float16")
+
+
+def test_the_inference_config_round_trips(tmp_path):
+    _inference_config().save(tmp_path / "predict_config.json")
+    assert InferenceConfig.load(tmp_path / "predict_config.json") == _inference_config()
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "is missing: run --stage train first"),
+    ("{not json", "not readable as JSON"),
+    ('{"members": ["model.keras"]}', "expected an inference config of version 1, found version None"),
+    ('{"version": 1, "task": "commands"}', "missing feature_dtype, features, members"),
+])
+def test_a_bad_inference_config_is_refused_with_the_reason(tmp_path, text, message):
+    path = tmp_path / "predict_config.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(PipelineError, match=message):
+        InferenceConfig.load(path)
+
+
+# ---- the front end's sizes reach the model -------------------------------------------------
+
+def test_the_model_front_end_takes_its_rate_from_the_audio_settings():
+    from competition.frontend.layers import LogMel
+    from competition.models import build_model
+
+    audio = AudioConfig(target_rate=16_000)  # 16 kHz spectrograms: 161 bins
+    model = build_model("mel-cnn", audio, len(LABELS))
+    log_mel = next(layer for layer in model.layers if isinstance(layer, LogMel))
+    assert log_mel.sample_rate == 16_000 and model.input_shape[1:] == audio.feature_shape
