@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             from competition.data.demo import make_demo_competition
 
             if not all((paths.input_dir / name).is_file() for name in ARCHIVES):
-                make_demo_competition(paths.input_dir, seed=args.seed)
+                make_demo_competition(paths.input_dir, seed=settings.seed)
             else:
                 log.info("using the demo competition already in %s", paths.input_dir)
         stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)

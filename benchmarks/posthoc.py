@@ -9,7 +9,6 @@ the solution file. The threshold is always the one chosen on validation by the t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,13 +16,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from competition import models  # noqa: E402,F401  registers the custom layers
-from competition.core.labels import LABELS  # noqa: E402
+from competition.core.labels import read_labels  # noqa: E402
 from competition.core.metrics import balanced_accuracy  # noqa: E402
+from competition.core.paths import Paths  # noqa: E402
+from competition.inference.config import InferenceConfig  # noqa: E402
+from competition.inference.engines import get_engine  # noqa: E402
 from competition.inference.ensemble import TTA_SHIFT_FRAMES, predict_probabilities  # noqa: E402
 from competition.tasks import get_task  # noqa: E402
 
@@ -34,10 +35,11 @@ def main() -> None:
     parser.add_argument("--solution", type=Path, required=True,
                         help="fname,label file to score the test predictions on")
     args = parser.parse_args()
-    model_dir, features = args.work_dir / "model", args.work_dir / "features"
-    config = json.loads((model_dir / "predict_config.json").read_text())
-    members = [keras.models.load_model(model_dir / name) for name in config["members"]]
-    labels = list(LABELS)
+    paths = Paths(input_dir=Path("."), work_dir=args.work_dir, output=args.work_dir / "unused.csv")
+    model_dir, features = paths.model_dir, paths.features_dir
+    config = InferenceConfig.load(paths.inference_config)
+    members = get_engine("keras").load(model_dir, config)
+    labels = read_labels(paths.labels_file)
     task = get_task("commands")
 
     validation = pd.read_csv(features / "validation.csv", keep_default_na=False)
@@ -54,7 +56,7 @@ def main() -> None:
     for name, shifts in (("single pass", (0,)), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES)):
         p_val = predict_probabilities(members, x_val, shifts, len(labels))
         p_test = predict_probabilities(members, x_test, shifts, len(labels))
-        for threshold in sorted({0.0, config["unknown_threshold"]}):
+        for threshold in sorted({0.0, config.unknown_threshold}):
             predicted_val = task.decide(p_val, threshold, labels)
             predicted_test = np.array(labels)[task.decide(p_test, threshold, labels)]
             rows.append({"test-time": name, "unknown threshold": threshold,

@@ -32,6 +32,7 @@ import pandas as pd  # noqa: E402
 
 from competition.core.config import FeaturesConfig, PredictConfig, Settings, TrainConfig, project  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
+from competition.inference.config import InferenceConfig  # noqa: E402
 
 KAGGLE_TEST_CLIPS = 158_538
 KAGGLE_TRAIN_CLIPS = 64_727
@@ -196,9 +197,9 @@ def measure_predict(args) -> dict:
     _install_model(args, bench)
     started = time.perf_counter()
     predict(bench, project(PredictConfig, Settings(), output=str(bench.output)))
-    config = json.loads(bench.inference_config.read_text())
+    config = InferenceConfig.load(bench.inference_config)
     return {"items": len(pd.read_csv(bench.output)), "seconds": time.perf_counter() - started, "unit": "clips/s",
-            "note": f"the whole predict stage: {len(config['members'])} model(s) x {len(config['tta_shifts'])} "
+            "note": f"the whole predict stage: {len(config.members)} model(s) x {len(config.tta_shifts)} "
                     f"test-time shifts, streamed from {bench.features_dir / 'test.npy'}; {args.model_note}"}
 
 
@@ -269,7 +270,6 @@ def _install_model(args, bench: Paths) -> None:
         args.model_note = f"trained model from {args.model_dir}"
         return
     from competition.core.labels import LABELS, write_labels
-    from competition.inference.config import InferenceConfig
     from competition.inference.ensemble import tta_shifts
     from competition.train.trainer import _new_model
 
@@ -279,7 +279,8 @@ def _install_model(args, bench: Paths) -> None:
     write_labels(bench.labels_file, list(LABELS))
     InferenceConfig(task=settings.task, members=(bench.model_file.name,),
                     tta_shifts=tta_shifts(settings.tta, settings.features, settings.audio), unknown_threshold=0.4,
-                    features=settings.features, feature_dtype=settings.feature_dtype).save(bench.inference_config)
+                    features=settings.features, feature_dtype=settings.feature_dtype,
+                    audio=settings.audio).save(bench.inference_config)
     args.model_note = "the default model, untrained (pass --model-dir for a trained one)"
 
 

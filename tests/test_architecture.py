@@ -67,6 +67,35 @@ def test_the_code_passes_ruff():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_a_new_subpackage_must_be_given_a_floor(tmp_path):
+    shutil.copytree(REPO / "competition", tmp_path / "competition",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    (tmp_path / "competition" / "export").mkdir()
+    (tmp_path / "competition" / "export" / "__init__.py").write_text('"""Not on any floor yet."""\n')
+    result = _lint(tmp_path)
+    assert result.returncode != 0 and f"{CONTRACTS[0]} BROKEN" in result.stdout
+    assert "competition.export" in result.stdout
+
+
+def test_the_command_line_starts_without_tensorflow():
+    """--help, --score and the flags' choices need no TensorFlow: it loads where a model runs."""
+    code = "import sys, run; run.parse_args([]); print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_demo_competition_is_made_with_the_run_seed(tmp_path, monkeypatch):
+    seeds = []
+    monkeypatch.setattr("competition.data.demo.make_demo_competition",
+                        lambda folder, seed: seeds.append(seed))
+    for argv in ([], ["--seed", "7"]):
+        run.main(["--demo", "--stage", "extract", "--input-dir", str(tmp_path / "in"),
+                  "--work-dir", str(tmp_path / "work"), *argv])
+    assert seeds == [42, 7]
+
+
 # ---- one definition per setting ------------------------------------------------------------
 
 STAGE_CONFIGS = {stage.name: stage.config for stage in STAGES + SIDE_STAGES}
@@ -87,21 +116,25 @@ def test_every_stage_config_field_is_a_setting_or_a_constant_of_its_code():
 
 
 def test_a_stage_sees_only_its_config():
+    """The runner hands each stage its config, not the settings: reading a setting the config
+    does not name fails, rather than shaping an output the fingerprint does not record."""
     features = project(config.FeaturesConfig, Settings(seed=7))
-    assert not hasattr(features, "seed")  # a features change of seed would go unrecorded
+    with pytest.raises(AttributeError):
+        features.seed  # noqa: B018
     assert fingerprint(features)["audio"] == dataclasses.asdict(AudioConfig())
     assert "workers" not in fingerprint(features)  # speed only, never the output
 
 
-def test_every_setting_has_a_flag_with_help_and_its_default(capsys):
+def test_every_setting_has_a_flag_with_help_and_its_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag, whatever the terminal
     with pytest.raises(SystemExit):
         run.parse_args(["--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    blocks = [" ".join(block.split()) for block in capsys.readouterr().out.split("\n  -")]  # one per flag
     for field in dataclasses.fields(Settings):
         if field.metadata["flag"]:
-            flag = config.flag_name(field.name)
-            assert flag in text and field.metadata["help"][:30] in text, flag
-    assert text.count("(default:") >= sum(f.metadata["flag"] for f in dataclasses.fields(Settings))
+            flag = config.flag_name(field.name)[1:]
+            block = next(block for block in blocks if block.startswith(flag))
+            assert field.metadata["help"] in block and "(default: " in block, block
 
 
 def test_flags_reach_the_settings_of_the_same_name():
@@ -156,7 +189,8 @@ def test_the_engine_registry_holds_keras():
 
 def _inference_config() -> InferenceConfig:
     return InferenceConfig(task="commands", members=("model.keras",), tta_shifts=(-3, 0, 3),
-                           unknown_threshold=0.4, features="logspec", feature_dtype="float16")
+                           unknown_threshold=0.4, features="logspec", feature_dtype="float16",
+                           audio=AudioConfig(window_ms=30.0))
 
 
 def test_the_inference_config_round_trips(tmp_path):
@@ -168,7 +202,7 @@ def test_the_inference_config_round_trips(tmp_path):
     (None, "is missing: run --stage train first"),
     ("{not json", "not readable as JSON"),
     ('{"members": ["model.keras"]}', "expected an inference config of version 1, found version None"),
-    ('{"version": 1, "task": "commands"}', "missing feature_dtype, features, members"),
+    ('{"version": 1, "task": "commands"}', "missing audio, feature_dtype, features, members"),
 ])
 def test_a_bad_inference_config_is_refused_with_the_reason(tmp_path, text, message):
     path = tmp_path / "predict_config.json"

@@ -6,7 +6,7 @@ import pytest
 
 from competition import PipelineError, stages
 from competition.analysis import baseline
-from competition.core.config import Settings
+from competition.core.config import BASELINE_MODELS, Settings
 from competition.core.labels import LABELS, SILENCE_LABEL
 from competition.core.paths import Paths
 from competition.stages import manifests
@@ -29,7 +29,7 @@ def test_results_table_has_every_model_scored_on_validation(fitted):
     paths, _, _ = fitted
     results = pd.read_csv(paths.baseline_dir / "results.csv")
     assert list(results.columns) == baseline.RESULT_COLUMNS
-    assert list(results["model"]) == list(baseline.MODEL_NAMES)
+    assert list(results["model"]) == list(BASELINE_MODELS)
     assert results["validation_accuracy"].between(0, 1).all() and (results["fit_seconds"] >= 0).all()
     # the synthetic words are tone sequences: pooled MFCCs separate them far above chance (1/12)
     assert results["validation_accuracy"].max() > 0.5
@@ -40,7 +40,7 @@ def test_results_table_has_every_model_scored_on_validation(fitted):
 def test_saved_models_predict_competition_labels(fitted):
     paths, _, _ = fitted
     validation = np.load(next(paths.baseline_dir.glob("mfcc-validation-*.npy")))
-    for name in baseline.MODEL_NAMES:
+    for name in BASELINE_MODELS:
         model = joblib.load(paths.baseline_dir / f"{name}.joblib")
         assert set(model.predict(validation[:20])) <= set(LABELS)
 
@@ -64,7 +64,7 @@ def test_a_rerun_reads_the_cached_features(fitted, monkeypatch, caplog):
     with caplog.at_level("INFO"):
         config = stages.stage_by_name("baseline").configure(settings, paths)
         submission = baseline.write_submission(paths, config, joblib.load(paths.baseline_model("knn")))
-    assert "pooled MFCCs of 40 clips from the cache" in caplog.text
+    assert "pooled MFCC16k of 40 clips from the cache" in caplog.text
     assert "1 unreadable test clips get the fallback label 'silence'" in caplog.text
     assert len(submission) == 40
     assert len(list(paths.baseline_dir.glob("mfcc-*.npy"))) == 3  # train, validation, test
@@ -74,7 +74,7 @@ def test_the_manifest_records_the_submission_model(fitted):
     paths, _, _ = fitted
     manifest = manifests.read(paths, "baseline")
     assert manifest["config"]["baseline_model"] == "knn"
-    assert set(manifest["outputs"]) == {"baseline/results.csv"} | {f"baseline/{n}.joblib" for n in baseline.MODEL_NAMES}
+    assert set(manifest["outputs"]) == {"baseline/results.csv"} | {f"baseline/{n}.joblib" for n in BASELINE_MODELS}
 
 
 def test_an_unknown_model_name_is_refused_with_the_choices():

@@ -1,4 +1,4 @@
-"""Side stage baseline: classic classifiers on pooled MFCCs, validated on the CNN's held-out speakers.
+"""Side stage baseline: classic classifiers on pooled MFCC16k, validated on the CNN's held-out speakers.
 
 Gives the CNN something to beat, and tells how much of its score the features alone explain.
 """
@@ -26,7 +26,6 @@ from ..tasks import get_task
 
 log = logging.getLogger(__name__)
 
-MODEL_NAMES = BASELINE_MODELS
 MFCC16K = Mfcc16kConfig()
 CHUNK_SIZE = 256
 RESULT_COLUMNS = ["model", "validation_accuracy", "validation_balanced_accuracy", "fit_seconds",
@@ -55,7 +54,7 @@ def make_model(name: str, config: BaselineConfig):
                                                            class_weight="balanced", random_state=seed),
     }
     if name not in factories:
-        raise PipelineError(f"--baseline-model must be one of {', '.join(MODEL_NAMES)}; got {name!r}")
+        raise PipelineError(f"--baseline-model must be one of {', '.join(BASELINE_MODELS)}; got {name!r}")
     return factories[name]()
 
 
@@ -81,7 +80,7 @@ def pooled_features(paths: Paths, config: BaselineConfig, split: str, table: pd.
                                      rows]).encode()).hexdigest()[:16]
     target = paths.baseline_cache(split, key)
     if target.exists():
-        log.info("%s: pooled MFCCs of %d clips from the cache %s", split, len(rows), target)
+        log.info("%s: pooled MFCC16k of %d clips from the cache %s", split, len(rows), target)
         return np.load(target)
     jobs = [([(str(paths.extract_dir / p), o, g) for p, o, g in part], config.audio)
             for part in chunked(rows, CHUNK_SIZE)]
@@ -129,10 +128,10 @@ def baseline(paths: Paths, config: BaselineConfig) -> pd.DataFrame:
         raise PipelineError(f"{paths.index_csv}: cannot read it ({error}); run --stage prepare first") from error
     x_train, y_train = _labelled(paths, config, index, "train")
     x_val, y_val = _labelled(paths, config, index, "validation")
-    log.info("baseline: %d training and %d validation clips, %d pooled MFCC features each",
+    log.info("baseline: %d training and %d validation clips, %d pooled MFCC16k features each",
              len(y_train), len(y_val), x_train.shape[1])
     rows = []
-    for name in tqdm(MODEL_NAMES, desc="baseline: models", unit="model"):
+    for name in tqdm(BASELINE_MODELS, desc="baseline: models", unit="model"):
         model = make_model(name, config)
         # One BLAS/OpenMP thread: their threads spin at barriers, and on a busy machine a niced run
         # measured 25 s against 0.4 s (logistic regression) and 602 s against 16 s (boosting).

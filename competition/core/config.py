@@ -26,6 +26,12 @@ FEATURE_DTYPES = ("float16", "float32")
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
 
+def cached_representation(features: str) -> str:
+    """What the features stage stores for a model reading `features`: the waveform, or the
+    spectrogram that logspec and mfcc share."""
+    return WAVE if features == WAVE else SPECTROGRAM
+
+
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
             flag: bool = True, shapes_output: bool = True, demo_default: Any = None,
             default_factory: Any = dataclasses.MISSING, default_text: str | None = None) -> Any:
@@ -183,12 +189,7 @@ class Settings:
 
     @property
     def cached_representation(self) -> str:
-        """What the features stage stores: the waveform, or the spectrogram that logspec and mfcc share."""
-        return WAVE if self.features == WAVE else SPECTROGRAM
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.audio.cache_shape(self.features)
+        return cached_representation(self.features)
 
 
 def flag_name(field_name: str) -> str:

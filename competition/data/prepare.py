@@ -58,7 +58,7 @@ def hash_split(filename: str) -> str:
     return TRAIN
 
 
-def index_word_clips(train_audio: Path, task: Task | None = None) -> pd.DataFrame:
+def index_word_clips(train_audio: Path, task: Task) -> pd.DataFrame:
     """One row per spoken-word clip, path relative to the extraction folder."""
     rows = []
     strangers = []
@@ -67,7 +67,7 @@ def index_word_clips(train_audio: Path, task: Task | None = None) -> pd.DataFram
             continue
         if folder.name not in WORDS:
             strangers.append(folder.name)
-        label = (task or get_task("commands")).label_of(folder.name)
+        label = task.label_of(folder.name)
         for wav in sorted(folder.glob("*.wav")):
             rows.append({
                 "path": f"train/audio/{folder.name}/{wav.name}",
@@ -164,7 +164,8 @@ def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, c
     return pd.DataFrame(rows)
 
 
-def plan_room_tone(clips: pd.DataFrame, split: str, count: int, rng: np.random.Generator) -> pd.DataFrame:
+def plan_room_tone(clips: pd.DataFrame, split: str, count: int, rng: np.random.Generator,
+                   label: str = SILENCE_LABEL) -> pd.DataFrame:
     """Silence rows made from the quiet stretches of this split's own word clips: real rooms and
     microphones, like the test's recorded silence, and never a speaker from the other split."""
     sources = clips[clips["split"] == split]
@@ -172,21 +173,22 @@ def plan_room_tone(clips: pd.DataFrame, split: str, count: int, rng: np.random.G
         return pd.DataFrame(columns=INDEX_COLUMNS)
     picked = sources.iloc[rng.choice(len(sources), size=count, replace=count > len(sources))]
     return pd.DataFrame({
-        "path": picked["path"].to_numpy(), "word": SILENCE_LABEL, "label": SILENCE_LABEL,
+        "path": picked["path"].to_numpy(), "word": label, "label": label,
         "speaker": picked["speaker"].to_numpy(), "split": split,
         "offset": rng.integers(0, 16_000, size=count),  # the phase of the loop
         "gain": np.round(10 ** rng.uniform(*ROOM_TONE_GAIN_DECADES, size=count), 6), "kind": ROOM_TONE,
     })
 
 
-def hold_out(clips: pd.DataFrame, config: PrepareConfig, rng: np.random.Generator) -> pd.Series:
+def hold_out(clips: pd.DataFrame, config: PrepareConfig, rng: np.random.Generator,
+             unknown_label: str = UNKNOWN_LABEL) -> pd.Series:
     """Mark clips that neither train nor validate: held-out words spoken by training speakers,
     and auxiliary words beyond the unknown share of training (which matters at full scale,
     where two thirds of the clips are auxiliary words)."""
     split = clips["split"].copy()
     split[clips["word"].isin(config.holdout_words) & (split == TRAIN)] = UNUSED
     in_train = split == TRAIN
-    unknown = clips.index[in_train & (clips["label"] == UNKNOWN_LABEL)]
+    unknown = clips.index[in_train & (clips["label"] == unknown_label)]
     allowed = int(config.unknown_share * in_train.sum())
     if len(unknown) > allowed:
         dropped = rng.choice(unknown, size=len(unknown) - allowed, replace=False)
@@ -230,7 +232,7 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
     clips = index_word_clips(paths.train_audio_dir, task)
     clips["split"] = assign_splits(clips, paths.extract_dir, config.extra_validation_share)
     if task.unknown_label is not None:  # a task with an unknown class validates it on words never trained on
-        clips["split"] = hold_out(clips, config, rng)
+        clips["split"] = hold_out(clips, config, rng, task.unknown_label)
     clips["offset"] = 0
     clips["gain"] = 1.0
     clips["kind"] = CLIP
@@ -248,9 +250,9 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
         n_words = int((clips["split"] == split).sum())
         count = int(round(n_words * config.silence_share / (1.0 - config.silence_share)))
         from_rooms = int(round(count * config.room_tone_share))
-        parts.append(plan_room_tone(clips, split, from_rooms, rng))
+        parts.append(plan_room_tone(clips, split, from_rooms, rng, task.silence_label))
         parts.append(plan_noise_windows(noise_files, paths.extract_dir, split, count - from_rooms, config, rng,
-                                        digital_share=config.digital_silence_share))
+                                        label=task.silence_label, digital_share=config.digital_silence_share))
     if noise_files:
         parts.append(plan_noise_windows(noise_files, paths.extract_dir, NOISE, config.noise_bank, config, rng,
                                         label=NOISE, fixed_gain=1.0))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .. import PipelineError
+from ..core.config import FEATURE_KINDS, AudioConfig
 from ..core.io import atomic_write_json
 
 # Bump when a field changes meaning; a file of another version is refused with a clear error.
@@ -22,6 +23,7 @@ class InferenceConfig:
     unknown_threshold: float        # the task's calibrated decision threshold
     features: str                   # what the model reads (core.config.FEATURE_KINDS)
     feature_dtype: str              # the cache's dtype: inputs go through it, as in training
+    audio: AudioConfig              # the front end's sizes the model was trained with
     version: int = INFERENCE_CONFIG_VERSION
 
     def save(self, path: Path) -> None:
@@ -42,5 +44,12 @@ class InferenceConfig:
         names = {field.name for field in dataclasses.fields(cls)}
         if missing := sorted(names - set(data)):
             raise PipelineError(f"{path}: missing {', '.join(missing)}; run --stage train again")
+        if data["features"] not in FEATURE_KINDS:
+            raise PipelineError(f"{path}: features {data['features']!r}, expected one of {', '.join(FEATURE_KINDS)}; "
+                                "run --stage train again")
+        try:
+            audio = AudioConfig(**data["audio"])
+        except TypeError as error:
+            raise PipelineError(f"{path}: audio settings {data['audio']} not understood ({error})") from error
         return cls(**{**{k: data[k] for k in names}, "members": tuple(data["members"]),
-                      "tta_shifts": tuple(data["tta_shifts"])})
+                      "tta_shifts": tuple(data["tta_shifts"]), "audio": audio})

@@ -34,8 +34,8 @@ class KerasEngine:
         members = []
         for name in config.members:
             if not (model_dir / name).exists():
-                raise PipelineError(f"{model_dir / name} (listed in the inference config) is missing: "
-                                    "run --stage train again")
+                raise PipelineError(f"{model_dir / name} (a member listed in the inference config beside it) is "
+                                    "missing: run --stage train again")
             members.append(keras.models.load_model(model_dir / name))
         return members
 

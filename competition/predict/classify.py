@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import SPECTROGRAM, WAVE, Settings
+from ..core.config import Settings, cached_representation
 from ..core.paths import Paths
 from ..frontend.audio import AudioError, load_clip
 from ..frontend.spectral import clip_features
@@ -38,18 +38,18 @@ def classify(paths: Paths, settings: Settings, files: list[Path]) -> Iterator[Cl
     predictor = Predictor.load(paths, settings.engine)
     config = predictor.config
     # what the model was trained on, not what today's flags say
-    representation = WAVE if config.features == WAVE else SPECTROGRAM
+    representation, audio = cached_representation(config.features), config.audio
     for path in map(Path, files):
         if not path.is_file():
             yield Classified(path, error=f"{path}: no such file")
             continue
         try:
-            clip = load_clip(path, settings.audio)
+            clip = load_clip(path, audio)
         except AudioError as error:
             yield Classified(path, error=str(error))
             continue
         # through the cache dtype, so the model sees exactly what it saw in training
-        features = clip_features(clip, settings.audio, representation).astype(config.feature_dtype).astype(np.float32)
+        features = clip_features(clip, audio, representation).astype(config.feature_dtype).astype(np.float32)
         probabilities = predictor.probabilities(features)
         label = str(predictor.decide(probabilities)[0])
         order = np.argsort(probabilities[0])[::-1][:TOP]

@@ -32,7 +32,7 @@ def predict(paths: Paths, config: PredictConfig) -> None:
         raise PipelineError(f"{paths.feature_cache('test')} holds features of shape {features.shape[1:]}, but "
                             f"the model in {paths.model_dir} reads {model_shape}; "
                             "run --stage features with the flags the model was trained with")
-    log.info("%d model(s), test-time shifts %s rows, unknown below confidence %.2f",
+    log.info("%d model(s), test-time shifts %s rows, decision threshold %.2f",
              len(predictor.members), list(predictor.config.tta_shifts), predictor.config.unknown_threshold)
 
     probabilities = predictor.probabilities(features, PREDICT_BATCH, progress="predict")

@@ -52,9 +52,10 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
 def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
     for name in stage.upstream:
         if manifests.read(paths, name) is None:
+            older = " (its manifest is from an older version of this pipeline)" if paths.manifest(name).exists() else ""
             raise PipelineError(
                 f"stage {stage.name} needs the output of stage {name}, which has not finished in "
-                f"{paths.work_dir}; run --stage {name} first (or --stage all)"
+                f"{paths.work_dir}{older}; run --stage {name} first (or --stage all)"
             )
         stale = staleness(stage_by_name(name), paths, settings)
         if stale:

@@ -44,7 +44,7 @@ class CommandsTask:
         `labels`: the class order of the model (its labels file), the task's own by default."""
         predicted = probabilities.argmax(axis=1)
         unsure = probabilities.max(axis=1) < threshold
-        predicted[unsure] = list(labels or self.labels).index(self.unknown_label)
+        predicted[unsure] = list(self.labels if labels is None else labels).index(self.unknown_label)
         return predicted
 
     def check_submission(self, submission: pd.DataFrame, sample: pd.DataFrame, where: Path) -> None:

@@ -22,6 +22,7 @@ from ..core.labels import write_labels
 from ..core.metrics import balanced_accuracy
 from ..core.paths import Paths
 from ..inference.config import InferenceConfig
+from ..inference.engines import get_engine
 from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import get_task
@@ -248,8 +249,9 @@ def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x
     inference = InferenceConfig(
         task=task.name, members=tuple(paths.member_file(m).name for m in range(config.ensemble)),
         tta_shifts=tta_shifts(config.tta, config.features, config.audio), unknown_threshold=0.0,
-        features=config.features, feature_dtype=config.feature_dtype)
-    members = [keras.models.load_model(paths.member_file(m)) for m in range(config.ensemble)]
+        features=config.features, feature_dtype=config.feature_dtype, audio=config.audio)
+    # the saved best checkpoints, loaded as predict will load them
+    members = get_engine("keras").load(paths.model_dir, inference)
     probabilities = predict_probabilities(members, x_val, inference.tta_shifts, len(labels))
     threshold, scores = task.calibrate(probabilities, y_val, config.calibrate_unknown)
     predicted = task.decide(probabilities, threshold, labels)
