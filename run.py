@@ -116,16 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.classify:
             return classify_files(paths, settings, args.classify)
         from competition import stages
+        from competition.core.lock import work_folder_lock
 
-        if args.demo:
-            from competition.data.archives import ARCHIVES
-            from competition.data.demo import make_demo_competition
+        with work_folder_lock(paths.work_dir):  # before anything is written, the demo's archives included
+            if args.demo:
+                from competition.data.archives import ARCHIVES
+                from competition.data.demo import make_demo_competition
 
-            if not all((paths.input_dir / name).is_file() for name in ARCHIVES):
-                make_demo_competition(paths.input_dir, seed=settings.seed)
-            else:
-                log.info("using the demo competition already in %s", paths.input_dir)
-        stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
+                if not all((paths.input_dir / name).is_file() for name in ARCHIVES):
+                    make_demo_competition(paths.input_dir, seed=settings.seed)
+                else:
+                    log.info("using the demo competition already in %s", paths.input_dir)
+            stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

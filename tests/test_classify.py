@@ -1,4 +1,4 @@
-"""--classify: label WAV files with the model trained once on the tiny competition."""
+"""--classify: label recordings (WAV, FLAC, OGG) with the model trained once on the tiny competition."""
 import re
 
 import numpy as np
@@ -59,7 +59,7 @@ def test_a_bad_file_is_reported_and_the_others_still_classified(finished_run, tm
     assert code == 1
     assert [_parse(line)[0] for line in captured.out.splitlines()] == [str(good[0]), str(good[1])]
     errors = captured.err.strip().splitlines()
-    assert errors[0].startswith(f"error: {bad}: not a readable WAV file")
+    assert errors[0].startswith(f"error: {bad}: not a readable audio file")
     assert errors[1] == f"error: {missing}: no such file"
     assert errors[2] == "error: 2 of 4 files could not be classified"
 
@@ -70,6 +70,20 @@ def test_classify_agrees_with_the_predict_stage(finished_run):
     files = sorted(paths.test_audio_dir.glob("*.wav"))[:12]
     labels = [result.label for result in classify(paths, settings, files)]
     assert labels == [submission.loc[f.name, "label"] for f in files]
+
+
+def test_flac_and_ogg_give_the_label_the_wav_gives(finished_run, tmp_path):
+    import soundfile
+
+    paths, settings = finished_run
+    source = sorted(paths.test_audio_dir.glob("*.wav"))[0]
+    samples, rate = soundfile.read(source, dtype="int16")
+    soundfile.write(tmp_path / "same.flac", samples, rate)  # lossless: the same samples
+    soundfile.write(tmp_path / "same.ogg", samples, rate, format="OGG", subtype="VORBIS")
+    results = list(classify(paths, settings, [source, tmp_path / "same.flac", tmp_path / "same.ogg"]))
+    assert all(result.error is None for result in results)
+    assert results[1].top == results[0].top  # identical probabilities
+    assert results[2].label in LABELS
 
 
 def test_without_a_trained_model_it_says_to_train_first(tmp_path, capsys):

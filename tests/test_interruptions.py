@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +39,19 @@ def _kill_after(command: list[str], marker: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tiny_competition, tmp_path_factory) -> bytes:
+def uninterrupted_folder(tiny_competition, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("uninterrupted")
     _run(_command(tiny_competition, folder))
-    return (folder / "submission.csv").read_bytes()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_folder) -> bytes:
+    return (uninterrupted_folder / "submission.csv").read_bytes()
+
+
+def _history(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "work" / "model" / "history.csv").drop(columns="seconds")
 
 
 @pytest.mark.parametrize("marker", [
@@ -57,3 +67,17 @@ def test_killed_stage_then_rerun_gives_the_same_submission(uninterrupted, tiny_c
     if marker.startswith("member"):
         assert "member 0: resuming after epoch 1" in log
         assert "member 0 epoch 1:" not in log  # the finished epoch is not trained again
+
+
+def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninterrupted_folder, tiny_competition,
+                                                                        tmp_path):
+    """Dropout, batch norm, augmentation and class weights all on (the default recipe), killed after
+    epoch 2: every later epoch must be the uninterrupted run's, to the last bit, not only the labels."""
+    command = _command(tiny_competition, tmp_path)
+    _kill_after(command, "member 0 epoch 2:")
+    log = _run(command)
+    assert "member 0: resuming after epoch 2" in log
+    resumed, whole = _history(tmp_path), _history(uninterrupted_folder)
+    assert list(resumed.columns) == list(whole.columns)
+    assert resumed.to_dict("records") == whole.to_dict("records")  # exact floats: loss, accuracy, validation
+    assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()

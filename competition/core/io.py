@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import PipelineError
+from .lock import holds_lock_over
 
 # mkstemp and mkdtemp create private files (0600, 0700); an artefact should get the permissions
 # any ordinary write would, so read the process's umask once.
@@ -19,7 +20,10 @@ os.umask(_UMASK)
 
 
 def _sweep(folder: Path, pattern: str) -> None:
-    """Remove what a killed run left half-written under a temporary name (it would only fill the disk)."""
+    """Remove what a killed run left half-written under a temporary name (it would only fill the disk).
+    Only under the work folder's lock: without it, the "leftover" may be another run's file in progress."""
+    if not holds_lock_over(folder):
+        return
     for leftover in folder.glob(pattern):
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -14,7 +14,7 @@ from ..core.config import PrepareConfig
 from ..core.io import atomic_path
 from ..core.labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL, WORDS
 from ..core.paths import Paths
-from ..frontend.audio import load_clip, rms, wav_seconds
+from ..frontend.audio import audio_files, load_clip, rms, wav_seconds
 from ..tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def index_word_clips(train_audio: Path, task: Task) -> pd.DataFrame:
         if folder.name not in WORDS:
             strangers.append(folder.name)
         label = task.label_of(folder.name)
-        for wav in sorted(folder.glob("*.wav")):
+        for wav in audio_files(folder):
             rows.append({
                 "path": f"train/audio/{folder.name}/{wav.name}",
                 "word": folder.name,
@@ -198,7 +198,7 @@ def hold_out(clips: pd.DataFrame, config: PrepareConfig, rng: np.random.Generato
 
 
 def index_test_clips(test_audio: Path) -> pd.DataFrame:
-    wavs = sorted(test_audio.glob("*.wav"))
+    wavs = audio_files(test_audio)
     if not wavs:
         raise PipelineError(f"{test_audio}: expected the test clips (*.wav), found none")
     return pd.DataFrame({
@@ -237,7 +237,7 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
     clips["gain"] = 1.0
     clips["kind"] = CLIP
 
-    noise_files = sorted((paths.train_audio_dir / BACKGROUND_NOISE_DIR).glob("*.wav"))
+    noise_files = audio_files(paths.train_audio_dir / BACKGROUND_NOISE_DIR)
     if not noise_files:
         where = paths.train_audio_dir / BACKGROUND_NOISE_DIR
         if config.require_noise:

@@ -1,16 +1,30 @@
-"""One clip: read a WAV file, mix it down, bring it to the working rate and length."""
+"""One clip: read a recording, mix it down, bring it to the working rate and length.
+
+One reader for every format libsndfile reads (through soundfile, which ships the library in its
+wheels): WAV in its PCM, float, extensible, mu-law and A-law forms, FLAC, OGG/Vorbis, at any rate
+and channel count. Integer samples are scaled by a power of two, so a 16-bit WAV gives exactly
+the samples it gave when scipy read it.
+"""
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.io.wavfile
 import scipy.signal
+import soundfile
 
 from .. import PipelineError
 from ..core.config import AudioConfig
+
+# What the training and test folders are searched for; the reader itself goes by the content.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}  # the only ones that can hold NaN or infinity
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """The recordings in a folder, in name order: WAV, FLAC and OGG files."""
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 class AudioError(PipelineError):
@@ -18,43 +32,42 @@ class AudioError(PipelineError):
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
-    """Return (sample rate, mono float32 samples in [-1, 1]); AudioError for anything unusable."""
+    """Return (sample rate, mono float32 samples, full scale 1); AudioError for anything unusable.
+    Any format libsndfile reads, despite the name."""
     return _clean(path, *_read(path))
 
 
-def _read(path: Path, mmap: bool = False) -> tuple[int, np.ndarray]:
+def _open(path: Path) -> soundfile.SoundFile:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
-            return scipy.io.wavfile.read(path, mmap=mmap)
-    except Exception as error:  # scipy raises ValueError, struct.error, EOFError, ... on damaged files
-        raise AudioError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from error
+        return soundfile.SoundFile(path)
+    except Exception as error:  # libsndfile's errors, and TypeError / ValueError on odd headers
+        raise AudioError(f"{path}: not a readable audio file ({type(error).__name__}: {error})") from error
 
 
-def _clean(path: Path, rate: int, data: np.ndarray) -> tuple[int, np.ndarray]:
+def _read(path: Path, start: int = 0, frames: int = -1) -> tuple[int, np.ndarray, bool]:
+    """(rate, float32 samples (frames,) or (frames, channels), whether the file stores floats)."""
+    with _open(path) as stream:
+        try:
+            if start:
+                stream.seek(start)
+            data = stream.read(frames, dtype="float32", always_2d=False)
+        except Exception as error:
+            raise AudioError(f"{path}: not a readable audio file ({type(error).__name__}: {error})") from error
+        return stream.samplerate, data, stream.subtype in _FLOAT_SUBTYPES
+
+
+def _clean(path: Path, rate: int, data: np.ndarray, stores_floats: bool) -> tuple[int, np.ndarray]:
     if rate <= 0:
         raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
     if data.size == 0:
-        raise AudioError(f"{path}: the WAV file holds no samples")
+        raise AudioError(f"{path}: the file holds no samples")
     if data.ndim > 2:
         raise AudioError(f"{path}: samples of shape {data.shape}; expected (samples,) or (samples, channels)")
-    integer = np.issubdtype(data.dtype, np.integer)
-    data = _to_float(path, data)
-    if not integer and not np.isfinite(data).all():  # only float files can hold NaN or infinity
+    if stores_floats and not np.isfinite(data).all():
         raise AudioError(f"{path}: {int((~np.isfinite(data)).sum())} samples are NaN or infinite")
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32)
     return int(rate), data
-
-
-def _to_float(path: Path, data: np.ndarray) -> np.ndarray:
-    if data.dtype == np.uint8:
-        return (data.astype(np.float32) - 128.0) / 128.0
-    if np.issubdtype(data.dtype, np.integer):
-        return data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-    if np.issubdtype(data.dtype, np.floating):
-        return data.astype(np.float32)
-    raise AudioError(f"{path}: unsupported sample type {data.dtype}")
 
 
 def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
@@ -81,15 +94,14 @@ def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0
 def _window_of_long_file(path: Path, audio: AudioConfig, offset: int) -> np.ndarray | None:
     """One clip cut from a long recording (a background-noise file) without decoding all of it:
     a minute of noise is read for each one-second window otherwise. None when the file needs
-    the full path (another sample rate, a format scipy cannot map, a window past the end)."""
+    the full path (another sample rate, a window past the end)."""
     try:
-        rate, mapped = _read(path, mmap=True)
+        with _open(path) as stream:
+            if stream.samplerate != audio.sample_rate or offset >= stream.frames:
+                return None
     except AudioError:
         return None
-    if rate != audio.sample_rate or offset >= len(mapped):
-        return None
-    rate, window = _clean(path, rate, np.array(mapped[offset:offset + audio.clip_samples]))
-    del mapped
+    rate, window = _clean(path, *_read(path, offset, audio.clip_samples))
     return fix_length(window, audio.clip_samples)
 
 
@@ -98,11 +110,11 @@ def rms(samples: np.ndarray) -> float:
 
 
 def wav_seconds(path: Path) -> float:
-    """Duration, read from the header without loading the samples."""
-    rate, data = _read(path, mmap=True)
-    if rate <= 0:
-        raise AudioError(f"{path}: sample rate {rate} Hz in the header; expected a positive rate")
-    return data.shape[0] / rate
+    """Duration, read from the header without decoding the samples."""
+    with _open(path) as stream:
+        if stream.samplerate <= 0:
+            raise AudioError(f"{path}: sample rate {stream.samplerate} Hz in the header; expected a positive rate")
+        return stream.frames / stream.samplerate
 
 
 ROOM_TONE_SECONDS = 0.15

@@ -7,6 +7,7 @@ import time
 from .. import PipelineError
 from ..core.config import Settings
 from ..core.io import check_writable
+from ..core.lock import work_folder_lock
 from ..core.paths import Paths
 from . import manifests
 from .table import SIDE_STAGE_NAMES, STAGE_NAMES, STAGES, Stage, stage_by_name
@@ -72,7 +73,13 @@ def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
 
 
 def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | None = None) -> None:
-    """Run one stage, or with "all" every stage that is out of date (and all from `rerun_from` on)."""
+    """Run one stage, or with "all" every stage that is out of date (and all from `rerun_from` on),
+    holding the work folder's lock throughout."""
+    with work_folder_lock(paths.work_dir):
+        _run(stage_name, paths, settings, rerun_from)
+
+
+def _run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | None) -> None:
     check_writable(paths.work_dir, "the work folder (--work-dir)")
     check_writable(paths.output.parent, "the submission's folder (--output)")
     if stage_name != "all":

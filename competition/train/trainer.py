@@ -161,9 +161,14 @@ def _new_model(config: TrainConfig, member: int, n_train: int) -> keras.Model:
     return model
 
 
+HISTORY_COLUMNS = ["member", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
+                   "seconds"]
+
+
 def _write_history(paths: Paths, rows: list[dict]) -> None:
+    # in a fixed order: rows that come back from a checkpoint's JSON have their keys sorted
     with atomic_path(paths.history_csv) as temp:
-        pd.DataFrame(rows).to_csv(temp, index=False)
+        pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(temp, index=False)
 
 
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
@@ -177,6 +182,9 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                     for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
     with strategy.scope():
         if state.get("member") == member and state.get("epoch", 0) > 0:
+            # Op determinism is a switch of the process, which seed_everything throws only when it builds
+            # a fresh model. Without it the resumed epochs run other kernels and drift in the last bits.
+            tf.config.experimental.enable_op_determinism()
             model = checkpoint.restore_model(state)
             log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
         else:
