@@ -44,16 +44,21 @@ def _open(path: Path) -> soundfile.SoundFile:
         raise AudioError(f"{path}: not a readable audio file ({type(error).__name__}: {error})") from error
 
 
-def _read(path: Path, start: int = 0, frames: int = -1) -> tuple[int, np.ndarray, bool]:
+def _read(path: Path) -> tuple[int, np.ndarray, bool]:
     """(rate, float32 samples (frames,) or (frames, channels), whether the file stores floats)."""
     with _open(path) as stream:
-        try:
-            if start:
-                stream.seek(start)
-            data = stream.read(frames, dtype="float32", always_2d=False)
-        except Exception as error:
-            raise AudioError(f"{path}: not a readable audio file ({type(error).__name__}: {error})") from error
-        return stream.samplerate, data, stream.subtype in _FLOAT_SUBTYPES
+        return _read_open(path, stream)
+
+
+def _read_open(path: Path, stream: soundfile.SoundFile, start: int = 0,
+               frames: int = -1) -> tuple[int, np.ndarray, bool]:
+    try:
+        if start:
+            stream.seek(start)
+        data = stream.read(frames, dtype="float32", always_2d=False)
+    except Exception as error:
+        raise AudioError(f"{path}: not a readable audio file ({type(error).__name__}: {error})") from error
+    return stream.samplerate, data, stream.subtype in _FLOAT_SUBTYPES
 
 
 def _clean(path: Path, rate: int, data: np.ndarray, stores_floats: bool) -> tuple[int, np.ndarray]:
@@ -96,12 +101,13 @@ def _window_of_long_file(path: Path, audio: AudioConfig, offset: int) -> np.ndar
     a minute of noise is read for each one-second window otherwise. None when the file needs
     the full path (another sample rate, a window past the end)."""
     try:
-        with _open(path) as stream:
-            if stream.samplerate != audio.sample_rate or offset >= stream.frames:
-                return None
+        stream = _open(path)
     except AudioError:
         return None
-    rate, window = _clean(path, *_read(path, offset, audio.clip_samples))
+    with stream:  # opened once: the check and the window's read
+        if stream.samplerate != audio.sample_rate or offset >= stream.frames:
+            return None
+        rate, window = _clean(path, *_read_open(path, stream, offset, audio.clip_samples))
     return fix_length(window, audio.clip_samples)
 
 
