@@ -17,7 +17,8 @@ TTA_SHIFT_FRAMES = (-3, 0, 3)
 
 
 class Member(Protocol):
-    input_shape: tuple  # (batch, *one clip's cached features)
+    input_shape: tuple  # (batch, *one clip's cached features), or (batch, clip_samples) when it takes audio
+    # takes_audio: bool, optional; True for a member that reads raw clips (an exported model)
 
     def predict_on_batch(self, x: np.ndarray) -> np.ndarray: ...
 

@@ -6,8 +6,10 @@ import dataclasses
 
 import numpy as np
 
+from ..core.config import WAVE, cached_representation
 from ..core.labels import read_labels
 from ..core.paths import Paths
+from ..frontend.spectral import clip_features
 from ..tasks import Task, get_task
 from .config import InferenceConfig
 from .engines import get_engine
@@ -30,6 +32,31 @@ class Predictor:
 
     def probabilities(self, x, batch_size: int = 512, progress: str | None = None) -> np.ndarray:
         return predict_probabilities(self.members, x, self.config.tta_shifts, len(self.labels), batch_size, progress)
+
+    @property
+    def takes_audio(self) -> bool:
+        """Whether the members read clips of audio (an exported model) rather than cached features."""
+        return bool(getattr(self.members[0], "takes_audio", False))
+
+    def probabilities_of_clips(self, clips: np.ndarray, shifts: tuple[int, ...] | None = None,
+                               batch_size: int = 512, progress: str | None = None) -> np.ndarray:
+        """(n, clip_samples) float32 clips at the trained sample rate -> (n, classes) probabilities.
+
+        Each engine gets what it reads: the front end's features, through the cache dtype as in
+        training, or the audio itself. `shifts` are in rows of the cached features (default: the
+        trained test-time shifts); for audio they become the same time in samples, zero-filled.
+        """
+        shifts = self.config.tta_shifts if shifts is None else tuple(shifts)
+        audio = self.config.audio
+        clips = np.asarray(clips, np.float32)
+        if self.takes_audio:
+            target_per_row = 1 if self.config.features == WAVE else audio.step_samples
+            per_row = target_per_row * audio.sample_rate // audio.target_rate
+            return predict_probabilities(self.members, clips, [s * per_row for s in shifts], len(self.labels),
+                                         batch_size, progress)
+        features = clip_features(clips, audio, cached_representation(self.config.features))
+        features = features.astype(self.config.feature_dtype).astype(np.float32)
+        return predict_probabilities(self.members, features, shifts, len(self.labels), batch_size, progress)
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Label names under the calibrated threshold."""

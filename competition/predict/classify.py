@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import Settings, cached_representation
+from ..core.config import Settings
 from ..core.paths import Paths
 from ..frontend.audio import AudioError, load_clip
-from ..frontend.spectral import clip_features
 from ..inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -36,9 +35,7 @@ def classify(paths: Paths, settings: Settings, files: list[Path]) -> Iterator[Cl
     """One result per file, in order; a file that is not usable audio gives an error result
     and the others go on."""
     predictor = Predictor.load(paths, settings.engine)
-    config = predictor.config
-    # what the model was trained on, not what today's flags say
-    representation, audio = cached_representation(config.features), config.audio
+    audio = predictor.config.audio  # what the model was trained on, not what today's flags say
     for path in map(Path, files):
         if not path.is_file():
             yield Classified(path, error=f"{path}: no such file")
@@ -48,9 +45,7 @@ def classify(paths: Paths, settings: Settings, files: list[Path]) -> Iterator[Cl
         except AudioError as error:
             yield Classified(path, error=str(error))
             continue
-        # through the cache dtype, so the model sees exactly what it saw in training
-        features = clip_features(clip, audio, representation).astype(config.feature_dtype).astype(np.float32)
-        probabilities = predictor.probabilities(features)
+        probabilities = predictor.probabilities_of_clips(clip[None])
         label = str(predictor.decide(probabilities)[0])
         order = np.argsort(probabilities[0])[::-1][:TOP]
         yield Classified(path, label, tuple((predictor.labels[i], float(probabilities[0, i])) for i in order))
