@@ -38,7 +38,7 @@ def main() -> None:
     paths = Paths(input_dir=Path("."), work_dir=args.work_dir, output=args.work_dir / "unused.csv")
     model_dir, features = paths.model_dir, paths.features_dir
     config = InferenceConfig.load(paths.inference_config)
-    members = get_engine("keras").load(model_dir, config)
+    members = get_engine("keras").load(paths, config)
     labels = read_labels(paths.labels_file)
     task = get_task("commands")
 

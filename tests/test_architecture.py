@@ -71,11 +71,11 @@ def test_a_new_subpackage_must_be_given_a_floor(tmp_path):
     shutil.copytree(REPO / "competition", tmp_path / "competition",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    (tmp_path / "competition" / "export").mkdir()
-    (tmp_path / "competition" / "export" / "__init__.py").write_text('"""Not on any floor yet."""\n')
+    (tmp_path / "competition" / "unplaced").mkdir()
+    (tmp_path / "competition" / "unplaced" / "__init__.py").write_text('"""Not on any floor yet."""\n')
     result = _lint(tmp_path)
     assert result.returncode != 0 and f"{CONTRACTS[0]} BROKEN" in result.stdout
-    assert "competition.export" in result.stdout
+    assert "competition.unplaced" in result.stdout
 
 
 def test_the_command_line_starts_without_tensorflow():
@@ -179,10 +179,11 @@ def test_the_commands_task_calibrates_and_decides_unknown():
     assert task.calibrate(unsure, y, enabled=False)[0] == 0.0
 
 
-def test_the_engine_registry_holds_keras():
-    assert engine_names() == ("keras",) and get_engine("keras").name == "keras"
-    with pytest.raises(PipelineError, match="unknown engine 'tflite'; expected one of keras"):
-        get_engine("tflite")
+def test_the_engine_registry_holds_keras_and_the_exported_files():
+    assert engine_names() == ("keras", "tflite", "tflite-int8")
+    assert [get_engine(name).name for name in engine_names()] == list(engine_names())
+    with pytest.raises(PipelineError, match="unknown engine 'onnx'; expected one of keras, tflite, tflite-int8"):
+        get_engine("onnx")
 
 
 # ---- the contract between train and predict ------------------------------------------------

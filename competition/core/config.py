@@ -156,7 +156,8 @@ class Settings:
     strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
                                        "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
                             choices=STRATEGIES)
-    engine: str = setting("keras", "what runs the trained model in predict and --classify")
+    engine: str = setting("keras", "what runs the trained model in predict and --classify: keras (the trained "
+                                   "files), tflite or tflite-int8 (the audio-in files of --stage export)")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
     baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "
@@ -286,6 +287,17 @@ class PredictConfig:
     task: str
     engine: str
     output: str
+
+
+# Bump when the exported graph or its quantisation changes, so older exports are rebuilt.
+EXPORT_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    seed: int                   # draws the int8 calibration clips
+    calibration_clips: int = 500
+    export_format: int = EXPORT_FORMAT
 
 
 @dataclasses.dataclass(frozen=True)

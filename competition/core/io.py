@@ -86,6 +86,16 @@ def atomic_write_json(path: Path, data: object) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def read_json_written_by(path: Path, stage: str) -> object:
+    """A JSON file a stage wrote; a missing or unreadable one says which stage to run."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as error:
+        raise PipelineError(f"{path} is missing: run --stage {stage} first (with this --work-dir)") from error
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: not readable as JSON ({error}); run --stage {stage} again") from error
+
+
 def disk_full(path: Path, error: OSError) -> PipelineError:
     return PipelineError(f"disk full while writing {path} ({error.strerror}); nothing was replaced: "
                          f"free space on that disk and rerun")

@@ -109,6 +109,26 @@ class Paths:
 
     # side stages
     @property
+    def export_dir(self) -> Path:
+        return self.work_dir / "export"
+
+    def exported_model(self, int8: bool) -> Path:
+        return self.export_dir / ("model_int8.tflite" if int8 else "model.tflite")
+
+    @property
+    def export_labels(self) -> Path:
+        return self.export_dir / "labels.txt"
+
+    @property
+    def export_info(self) -> Path:
+        """What the exported files were made from and how to feed them (inference.tflite.ExportInfo)."""
+        return self.export_dir / "export.json"
+
+    @property
+    def export_readme(self) -> Path:
+        return self.export_dir / "README.md"
+
+    @property
     def baseline_dir(self) -> Path:
         return self.work_dir / "baseline"
 

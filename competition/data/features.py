@@ -42,6 +42,42 @@ class Chunk:
     dtype: str
 
 
+def load_source(source: Source, audio: AudioConfig) -> np.ndarray:
+    """The clip a row of an index stands for: a recording, a noise window or a room tone."""
+    path, offset, gain, kind = source
+    load = load_room_tone if kind == ROOM_TONE else load_clip
+    return load(Path(path), audio, offset, gain)
+
+
+def table_sources(paths: Paths, table: pd.DataFrame) -> list[Source]:
+    """(path, offset, gain, kind) of each row of an index or feature table."""
+    offsets = table["offset"] if "offset" in table else [0] * len(table)
+    gains = table["gain"] if "gain" in table else [1.0] * len(table)
+    kinds = table["kind"] if "kind" in table else [CLIP] * len(table)
+    return [(str(paths.extract_dir / p), int(o), float(g), k)
+            for p, o, g, k in zip(table["path"], offsets, gains, kinds)]
+
+
+class ClipRows:
+    """The clips of a table's rows, loaded a slice at a time (for engines that read audio, not the
+    cache); an unreadable clip comes back as zeros, as the cache holds it."""
+
+    def __init__(self, sources: list[Source], audio: AudioConfig):
+        self.sources, self.audio = sources, audio
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        clips = []
+        for source in self.sources[rows]:
+            try:
+                clips.append(load_source(source, self.audio))
+            except AudioError:
+                clips.append(np.zeros(self.audio.clip_samples, np.float32))
+        return np.stack(clips) if clips else np.zeros((0, self.audio.clip_samples), np.float32)
+
+
 def _write_chunk(chunk: Chunk) -> list[tuple[int, str]]:
     """Compute a chunk's features and write them straight into its rows of the cache file.
 
@@ -52,10 +88,9 @@ def _write_chunk(chunk: Chunk) -> list[tuple[int, str]]:
     rows, failures = [], []
     for start in range(0, len(chunk.sources), COMPUTE_BLOCK):
         clips = []
-        for position, (path, offset, gain, kind) in enumerate(chunk.sources[start:start + COMPUTE_BLOCK], start):
+        for position, source in enumerate(chunk.sources[start:start + COMPUTE_BLOCK], start):
             try:
-                load = load_room_tone if kind == ROOM_TONE else load_clip
-                clips.append(load(Path(path), chunk.audio, offset, gain))
+                clips.append(load_source(source, chunk.audio))
             except AudioError as error:
                 clips.append(np.zeros(chunk.audio.clip_samples, np.float32))
                 failures.append((position, str(error)))
@@ -149,8 +184,7 @@ def build_features(paths: Paths, config: FeaturesConfig) -> None:
     tables["test"] = pd.read_csv(paths.test_index_csv, keep_default_na=False).assign(offset=0, gain=1.0, kind=CLIP)
     for split in FEATURE_SPLITS:
         table = tables[split]
-        sources = [(str(paths.extract_dir / p), int(o), float(g), k)
-                   for p, o, g, k in zip(table["path"], table["offset"], table["gain"], table["kind"])]
+        sources = table_sources(paths, table)
         log.info("%s: %d clips -> %s", split, len(sources), paths.feature_cache(split))
         readable = write_feature_array(sources, paths.feature_cache(split), config, desc=f"features {split}")
         if not readable.all():

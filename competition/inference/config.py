@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from .. import PipelineError
 from ..core.config import FEATURE_KINDS, AudioConfig
-from ..core.io import atomic_write_json
+from ..core.io import atomic_write_json, read_json_written_by
 
 # Bump when a field changes meaning; a file of another version is refused with a clear error.
 INFERENCE_CONFIG_VERSION = 1
@@ -31,12 +30,7 @@ class InferenceConfig:
 
     @classmethod
     def load(cls, path: Path) -> InferenceConfig:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError as error:
-            raise PipelineError(f"{path} is missing: run --stage train first (with this --work-dir)") from error
-        except (OSError, ValueError) as error:
-            raise PipelineError(f"{path}: not readable as JSON ({error}); run --stage train again") from error
+        data = read_json_written_by(path, "train")
         if not isinstance(data, dict) or data.get("version") != INFERENCE_CONFIG_VERSION:
             found = data.get("version") if isinstance(data, dict) else type(data).__name__
             raise PipelineError(f"{path}: expected an inference config of version {INFERENCE_CONFIG_VERSION}, "

@@ -28,35 +28,40 @@ class Predictor:
         config = InferenceConfig.load(paths.inference_config)
         task = get_task(config.task)
         labels = read_labels(paths.labels_file, task.labels)
-        return cls(get_engine(engine).load(paths.model_dir, config), labels, config, task)
-
-    def probabilities(self, x, batch_size: int = 512, progress: str | None = None) -> np.ndarray:
-        return predict_probabilities(self.members, x, self.config.tta_shifts, len(self.labels), batch_size, progress)
+        return cls(get_engine(engine).load(paths, config), labels, config, task)
 
     @property
     def takes_audio(self) -> bool:
         """Whether the members read clips of audio (an exported model) rather than cached features."""
         return bool(getattr(self.members[0], "takes_audio", False))
 
+    def probabilities(self, x, batch_size: int = 512, progress: str | None = None,
+                      shifts: tuple[int, ...] | None = None) -> np.ndarray:
+        """Rows of what the members read (cached features, or clips for an audio engine: an array,
+        a memory map or any sliceable), a batch at a time -> (n, classes) probabilities.
+
+        `shifts` are in rows of the cached features (default: the trained test-time shifts); for
+        audio they become the same time in samples, zero-filled.
+        """
+        shifts = self.config.tta_shifts if shifts is None else tuple(shifts)
+        if self.takes_audio:
+            audio = self.config.audio
+            target_per_row = 1 if self.config.features == WAVE else audio.step_samples
+            shifts = tuple(s * target_per_row * audio.sample_rate // audio.target_rate for s in shifts)
+        return predict_probabilities(self.members, x, shifts, len(self.labels), batch_size, progress)
+
     def probabilities_of_clips(self, clips: np.ndarray, shifts: tuple[int, ...] | None = None,
                                batch_size: int = 512, progress: str | None = None) -> np.ndarray:
         """(n, clip_samples) float32 clips at the trained sample rate -> (n, classes) probabilities.
 
         Each engine gets what it reads: the front end's features, through the cache dtype as in
-        training, or the audio itself. `shifts` are in rows of the cached features (default: the
-        trained test-time shifts); for audio they become the same time in samples, zero-filled.
+        training, or the audio itself.
         """
-        shifts = self.config.tta_shifts if shifts is None else tuple(shifts)
-        audio = self.config.audio
-        clips = np.asarray(clips, np.float32)
-        if self.takes_audio:
-            target_per_row = 1 if self.config.features == WAVE else audio.step_samples
-            per_row = target_per_row * audio.sample_rate // audio.target_rate
-            return predict_probabilities(self.members, clips, [s * per_row for s in shifts], len(self.labels),
-                                         batch_size, progress)
-        features = clip_features(clips, audio, cached_representation(self.config.features))
-        features = features.astype(self.config.feature_dtype).astype(np.float32)
-        return predict_probabilities(self.members, features, shifts, len(self.labels), batch_size, progress)
+        x = np.asarray(clips, np.float32)
+        if not self.takes_audio:
+            x = clip_features(x, self.config.audio, cached_representation(self.config.features))
+            x = x.astype(self.config.feature_dtype).astype(np.float32)
+        return self.probabilities(x, batch_size, progress, shifts)
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Label names under the calibrated threshold."""

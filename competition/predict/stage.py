@@ -10,7 +10,7 @@ from .. import PipelineError
 from ..core.config import PredictConfig
 from ..core.io import atomic_path
 from ..core.paths import Paths
-from ..data.features import FeatureRows
+from ..data.features import ClipRows, FeatureRows, table_sources
 from ..inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -23,19 +23,12 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     if predictor.task.name != config.task:
         raise PipelineError(f"the model in {paths.model_dir} was trained for task {predictor.task.name}, "
                             f"not {config.task}; run --stage train with --task {config.task}")
-    features = FeatureRows(paths.feature_cache("test"))  # streamed: memory stays at one batch
     table = pd.read_csv(paths.feature_table("test"))
-    if len(table) != len(features):
-        raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")
-    model_shape = tuple(predictor.members[0].input_shape[1:])
-    if model_shape != features.shape[1:]:
-        raise PipelineError(f"{paths.feature_cache('test')} holds features of shape {features.shape[1:]}, but "
-                            f"the model in {paths.model_dir} reads {model_shape}; "
-                            "run --stage features with the flags the model was trained with")
-    log.info("%d model(s), test-time shifts %s rows, decision threshold %.2f",
-             len(predictor.members), list(predictor.config.tta_shifts), predictor.config.unknown_threshold)
+    inputs = test_inputs(paths, predictor, table)  # streamed: memory stays at one batch
+    log.info("%d model(s) run by %s, test-time shifts %s rows, decision threshold %.2f", len(predictor.members),
+             config.engine, list(predictor.config.tta_shifts), predictor.config.unknown_threshold)
 
-    probabilities = predictor.probabilities(features, PREDICT_BATCH, progress="predict")
+    probabilities = predictor.probabilities(inputs, PREDICT_BATCH, progress="predict")
     labels = predictor.decide(probabilities).astype(object)  # room for a longer fallback label
     unreadable = ~table["readable"].to_numpy(bool)
     if unreadable.any():
@@ -48,3 +41,19 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     counts = submission["label"].value_counts().reindex(predictor.labels, fill_value=0)
     log.info("wrote %s: %d rows; predicted labels: %s", paths.output, len(submission),
              ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def test_inputs(paths: Paths, predictor: Predictor, table: pd.DataFrame):
+    """What the engine reads for each test row: the clips themselves for an exported model, else
+    the feature cache, checked against the model's input."""
+    if predictor.takes_audio:
+        return ClipRows(table_sources(paths, table), predictor.config.audio)
+    features = FeatureRows(paths.feature_cache("test"))
+    if len(table) != len(features):
+        raise PipelineError(f"{paths.features_dir}: test.npy and test.csv disagree; rerun --stage features")
+    model_shape = tuple(predictor.members[0].input_shape[1:])
+    if model_shape != features.shape[1:]:
+        raise PipelineError(f"{paths.feature_cache('test')} holds features of shape {features.shape[1:]}, but "
+                            f"the model in {paths.model_dir} reads {model_shape}; "
+                            "run --stage features with the flags the model was trained with")
+    return features

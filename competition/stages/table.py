@@ -14,6 +14,7 @@ from typing import Any
 from ..core.config import (
     BaselineConfig,
     ExploreConfig,
+    ExportConfig,
     ExtractConfig,
     FeaturesConfig,
     PredictConfig,
@@ -97,6 +98,11 @@ def _run_report(paths: Paths, config: ReportConfig) -> None:
     write_training_report(paths, config)
 
 
+def _run_export(paths: Paths, config: ExportConfig) -> None:
+    from ..export.stage import export
+    export(paths, config)
+
+
 def _output(settings: Settings, paths: Paths) -> dict:
     return {"output": str(paths.output.resolve())}
 
@@ -134,6 +140,9 @@ SIDE_STAGES: tuple[Stage, ...] = (
     Stage("baseline", ("extract", "prepare"), BaselineConfig, _baseline_outputs, _run_baseline,
           extra=_baseline_output),
     Stage("report", ("train", "features"), ReportConfig, lambda p: [p.train_report_page], _run_report),
+    Stage("export", ("train", "features"), ExportConfig,
+          lambda p: [p.exported_model(False), p.exported_model(True), p.export_labels, p.export_readme,
+                     p.export_info], _run_export),
 )
 SIDE_STAGE_NAMES = tuple(stage.name for stage in SIDE_STAGES)
 _BY_NAME = {stage.name: stage for stage in STAGES + SIDE_STAGES}

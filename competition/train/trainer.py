@@ -259,7 +259,7 @@ def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x
         tta_shifts=tta_shifts(config.tta, config.features, config.audio), unknown_threshold=0.0,
         features=config.features, feature_dtype=config.feature_dtype, audio=config.audio)
     # the saved best checkpoints, loaded as predict will load them
-    members = get_engine("keras").load(paths.model_dir, inference)
+    members = get_engine("keras").load(paths, inference)
     probabilities = predict_probabilities(members, x_val, inference.tta_shifts, len(labels))
     threshold, scores = task.calibrate(probabilities, y_val, config.calibrate_unknown)
     predicted = task.decide(probabilities, threshold, labels)

@@ -1,0 +1,108 @@
+"""Side stage export: the trained model as TensorFlow Lite files that take audio and need no code of ours."""
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .. import PipelineError
+from ..core.config import ExportConfig
+from ..core.io import atomic_dir
+from ..core.labels import read_labels
+from ..core.paths import Paths
+from ..data.features import load_source, table_sources
+from ..inference.config import InferenceConfig
+from ..inference.engines import get_engine
+from ..inference.tflite import ExportInfo, model_digests
+from ..tasks import get_task
+from .convert import ops, to_float, to_int8
+from .graph import FRONTEND_SCOPE, audio_model, float_front_layers
+
+log = logging.getLogger(__name__)
+
+SEAMS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def export(paths: Paths, config: ExportConfig) -> None:
+    inference = InferenceConfig.load(paths.inference_config)
+    labels = read_labels(paths.labels_file, get_task(inference.task).labels)
+    members = get_engine("keras").load(paths, inference)
+    function = audio_model(members, inference)
+    float_model = to_float(function)
+    calibration = calibration_clips(paths, inference, config)
+    int8_model = to_int8(function, calibration, [FRONTEND_SCOPE, *float_front_layers(members)])
+    float_ops = tuple(dict.fromkeys(name for name, dtype in ops(int8_model)
+                                    if dtype == "float32" and name not in SEAMS))
+    info = ExportInfo(source=model_digests(paths, inference), sample_rate=inference.audio.sample_rate,
+                      clip_samples=inference.audio.clip_samples, labels=tuple(labels),
+                      files={"tflite": paths.exported_model(False).name,
+                             "tflite-int8": paths.exported_model(True).name},
+                      float_ops_int8=float_ops)
+    with atomic_dir(paths.export_dir) as folder:  # a killed export leaves no folder an engine trusts
+        (folder / paths.exported_model(False).name).write_bytes(float_model)
+        (folder / paths.exported_model(True).name).write_bytes(int8_model)
+        shutil.copyfile(paths.labels_file, folder / paths.export_labels.name)
+        (folder / paths.export_readme.name).write_text(readme(info, inference, len(float_model), len(int8_model)))
+        info.save(folder / paths.export_info.name)
+    log.info("wrote %s (%.0f KB) and %s (%.0f KB, %.2f of the float file); int8 keeps in float: %s",
+             paths.exported_model(False), len(float_model) / 1e3, paths.exported_model(True),
+             len(int8_model) / 1e3, len(int8_model) / len(float_model), ", ".join(float_ops))
+
+
+def calibration_clips(paths: Paths, inference: InferenceConfig, config: ExportConfig) -> np.ndarray:
+    """A seeded sample of the training clips the model learnt from (words, silence, unknowns)."""
+    try:
+        table = pd.read_csv(paths.feature_table("train"), keep_default_na=False)
+    except FileNotFoundError as error:
+        raise PipelineError(f"{paths.feature_table('train')} is missing: the int8 export is calibrated on "
+                            "training clips; run --stage features first") from error
+    table = table[table["readable"].astype(bool)]
+    sample = table.sample(min(config.calibration_clips, len(table)), random_state=config.seed)
+    sources = table_sources(paths, sample)
+    return np.stack([load_source(source, inference.audio)
+                     for source in tqdm(sources, desc="int8 calibration clips", unit="clip")])
+
+
+def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int) -> str:
+    labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
+    return f"""# The exported model
+
+Two TensorFlow Lite files of the same trained model, builtin ops only (the plain interpreter runs
+them; no select-ops, no code of this project):
+
+| file | bytes | what is quantised |
+|---|---|---|
+| `{info.files['tflite']}` | {float_bytes:,} | nothing: float32 |
+| `{info.files['tflite-int8']}` | {int8_bytes:,} | the network, int8 weights and activations; in float: {float_ops} |
+
+**In**: float32, shape `(batch, {info.clip_samples})`: one second of mono audio at {info.sample_rate} Hz, samples
+scaled to [-1, 1] (16-bit PCM divided by 32768). Pad shorter clips with zeros, cut longer ones. The batch
+dimension is free (resize the input tensor); a device usually runs 1.
+
+**Out**: float32, shape `(batch, {len(info.labels)})`: probabilities of the classes in `labels.txt` order:
+{labels}.
+
+**Inside**: the features stage's front end: a {inference.audio.sample_rate} Hz -> {inference.audio.target_rate} Hz
+windowed-sinc low-pass and decimation (a convolution), {inference.audio.window_ms:g} ms Hann frames every
+{inference.audio.step_ms:g} ms, their DFT as matrix products, the log of the power spectrum, then the network.
+The int8 file keeps that front end, and the model's own log-mel layer, in float: 8 bits cannot carry a
+waveform's range (a quiet clip would round to a few levels) nor a power spectrum's ten decades.
+
+**Deciding**: the label is the most probable class. The pipeline also predicts `unknown` when the
+highest probability is below {inference.unknown_threshold:.2f} (the threshold calibrated on validation), and averages
+the probabilities over the clip shifted by {', '.join(str(s) for s in inference.tta_shifts)} frames of
+{inference.audio.step_ms:g} ms (test-time shifts; zeros fill the gap); `python run.py --stage predict --engine
+tflite-int8` does both with this file.
+
+```python
+from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter
+interpreter = Interpreter(model_path="{info.files['tflite-int8']}")
+interpreter.allocate_tensors()
+interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip.reshape(1, {info.clip_samples}))
+interpreter.invoke()
+probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+```
+"""
