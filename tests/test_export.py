@@ -156,3 +156,30 @@ def test_an_interrupted_export_leaves_nothing_an_engine_trusts(finished_run, tmp
     with pytest.raises(KeyboardInterrupt):
         stages.run("export", copy, settings)
     assert not copy.export_dir.exists() and not copy.manifest("export").exists()
+
+
+@pytest.mark.parametrize("model, features", [("cnn", "logspec"), ("dense", "mfcc"), ("conv1d", "wave")])
+def test_every_family_exports_with_the_front_end_its_features_need(model, features):
+    """An untrained model of each family, so every front end (log power, MFCCs, the waveform) and
+    an ensemble's averaging are held to the Keras model on the same clips."""
+    from competition.core.config import AudioConfig, cached_representation
+    from competition.export.graph import audio_model
+    from competition.frontend.spectral import clip_features
+    from competition.inference.config import InferenceConfig
+    from competition.models import build_model
+
+    audio = AudioConfig()
+    keras_model = build_model(model, audio, 12, features)
+    config = InferenceConfig(task="commands", members=("a", "b"), tta_shifts=(0,), unknown_threshold=0.0,
+                             features=features, feature_dtype="float32", audio=audio)
+    flatbuffer = convert.to_float(audio_model([keras_model, keras_model], config))
+    clips = np.random.default_rng(0).uniform(-0.5, 0.5, (3, audio.clip_samples)).astype(np.float32)
+    expected = keras_model.predict_on_batch(clip_features(clips, audio, cached_representation(features)))
+    interpreter = convert._interpreter(flatbuffer)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], clips.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clips)
+    interpreter.invoke()
+    probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    # white noise has energy right up to 4 kHz, where the resamplers differ most
+    assert np.abs(probabilities - expected).max() <= 0.02

@@ -15,7 +15,7 @@ from competition import PipelineError, stages
 from competition.core.config import AudioConfig, AugmentConfig
 from competition.core.labels import LABELS
 from competition.core.paths import Paths
-from competition.frontend.layers import MFCC
+from competition.frontend.layers import MFCC, LogMel
 from competition.frontend.spectral import clip_features, log_spectrogram
 from competition.inference.ensemble import shift_frames, tta_shifts
 from competition.models import build_model, check_features, model_names
@@ -71,6 +71,16 @@ def test_mfcc_layer_gives_coefficients_and_their_deltas():
     ramp = steady + np.arange(AUDIO.n_frames, dtype=np.float32)[None, :, None] * 0.1  # louder each frame
     deltas = network_mfcc()(ramp).numpy()[0, 1:-1, 13]
     assert np.allclose(deltas, deltas[0], atol=1e-3) and deltas[0] > 0
+
+
+def test_mfcc_layer_is_tensorflows_mfccs_as_one_matrix():
+    """The DCT as a constant product (so TensorFlow Lite's builtin ops run it) gives the numbers
+    of tf.signal.mfccs_from_log_mel_spectrograms, which models trained before it used."""
+    log_power = np.random.default_rng(2).uniform(-20, 0, (2, AUDIO.n_frames, AUDIO.n_freqs)).astype(np.float32)
+    layer = network_mfcc()
+    ours = layer(log_power).numpy()[..., :13]
+    theirs = tf.signal.mfccs_from_log_mel_spectrograms(LogMel.call(layer, log_power)).numpy()[..., :13]
+    assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
 
 
 def test_pooling_over_time_is_each_bands_mean_and_spread():

@@ -4,6 +4,7 @@ built with, never from defaults of their own."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -46,13 +47,25 @@ class MFCC(LogMel):
         super().__init__(n_mels=n_mels, sample_rate=sample_rate, **kwargs)
         self.n_mfcc = n_mfcc
 
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.dct = tf.constant(dct_matrix(self.n_mels, self.n_mfcc))
+
     def call(self, log_power):
-        coefficients = tf.signal.mfccs_from_log_mel_spectrograms(super().call(log_power))[..., :self.n_mfcc]
+        coefficients = tf.tensordot(super().call(log_power), self.dct, 1)
         deltas = delta(coefficients)
         return tf.concat([coefficients, deltas, delta(deltas)], axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "n_mfcc": self.n_mfcc}
+
+
+def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """(n_mels, n_mfcc) float32: the first coefficients of tf.signal.mfccs_from_log_mel_spectrograms
+    (a DCT-II scaled by 1 / sqrt(2 n_mels)) as one matrix. The same numbers, but a product with a
+    constant runs in TensorFlow Lite's builtin ops, where that function's complex FFT does not."""
+    n, k = np.arange(n_mels)[:, None], np.arange(n_mfcc)[None, :]
+    return (np.sqrt(2.0 / n_mels) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels))).astype(np.float32)
 
 
 def delta(x):
