@@ -27,9 +27,11 @@ def default_work_dir(demo: bool) -> Path:
 
 
 def default_output(args: argparse.Namespace) -> Path:
+    prefix = "demo_" if args.demo else ""
+    task = "" if args.task == DEFAULTS.task else f"{args.task}-"  # each task its own file
     if args.stage == "baseline" and args.baseline_model:
-        return Path(f"submissions/baseline-{args.baseline_model}.csv")  # never over the CNN's submission
-    return Path("submissions/demo_submission.csv" if args.demo else "submissions/submission.csv")
+        return Path(f"submissions/{task}baseline-{args.baseline_model}.csv")  # never over the CNN's
+    return Path(f"submissions/{prefix}{task}submission.csv")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             input_dir=args.input_dir or Path("input/demo" if args.demo else "input"),
             work_dir=args.work_dir or default_work_dir(args.demo),
             output=args.output or default_output(args),
+            task=settings.task,
         )
         if args.score:
             from competition.analysis.scoring import format_report, score

@@ -8,6 +8,12 @@ FEATURE_SPLITS = ("train", "validation", "noise", "test")
 REPORT_PAGE = "index.html"  # every report folder's page
 
 
+# The competition's task keeps the work folder's top level (so its runs resume across versions);
+# every other task gets a folder of its own there, and only the extracted archives are shared.
+DEFAULT_TASK = "commands"
+SHARED_STAGE = "extract"
+
+
 @dataclasses.dataclass(frozen=True)
 class Paths:
     """Where the stages read and write. Everything under work_dir can be rebuilt."""
@@ -15,6 +21,12 @@ class Paths:
     input_dir: Path
     work_dir: Path
     output: Path
+    task: str = DEFAULT_TASK
+
+    @property
+    def task_dir(self) -> Path:
+        """Where this task's artefacts live: running one task never touches another's."""
+        return self.work_dir if self.task == DEFAULT_TASK else self.work_dir / "tasks" / self.task
 
     # extract
     @property
@@ -36,7 +48,7 @@ class Paths:
     # prepare
     @property
     def prepare_dir(self) -> Path:
-        return self.work_dir / "prepare"
+        return self.task_dir / "prepare"
 
     @property
     def index_csv(self) -> Path:
@@ -49,7 +61,7 @@ class Paths:
     # features
     @property
     def features_dir(self) -> Path:
-        return self.work_dir / "features"
+        return self.task_dir / "features"
 
     def feature_cache(self, split: str) -> Path:
         return self.features_dir / f"{split}.npy"
@@ -61,7 +73,7 @@ class Paths:
     # train
     @property
     def model_dir(self) -> Path:
-        return self.work_dir / "model"
+        return self.task_dir / "model"
 
     @property
     def model_file(self) -> Path:
@@ -101,7 +113,7 @@ class Paths:
     # predict
     @property
     def predict_dir(self) -> Path:
-        return self.work_dir / "predict"
+        return self.task_dir / "predict"
 
     @property
     def probabilities(self) -> Path:
@@ -110,7 +122,7 @@ class Paths:
     # side stages
     @property
     def export_dir(self) -> Path:
-        return self.work_dir / "export"
+        return self.task_dir / "export"
 
     def exported_model(self, int8: bool) -> Path:
         return self.export_dir / ("model_int8.tflite" if int8 else "model.tflite")
@@ -130,7 +142,7 @@ class Paths:
 
     @property
     def baseline_dir(self) -> Path:
-        return self.work_dir / "baseline"
+        return self.task_dir / "baseline"
 
     @property
     def baseline_results(self) -> Path:
@@ -144,7 +156,7 @@ class Paths:
 
     @property
     def reports_dir(self) -> Path:
-        return self.work_dir / "reports"
+        return self.task_dir / "reports"
 
     @property
     def explore_report(self) -> Path:
@@ -163,4 +175,5 @@ class Paths:
         return self.train_report / REPORT_PAGE
 
     def manifest(self, stage: str) -> Path:
-        return self.work_dir / "manifests" / f"{stage}.json"
+        # extract is shared by every task: its manifest too
+        return (self.work_dir if stage == SHARED_STAGE else self.task_dir) / "manifests" / f"{stage}.json"

@@ -38,7 +38,7 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     with atomic_path(paths.probabilities) as temp:
         np.save(temp, probabilities)
     submission = predictor.task.write_submission(paths.output, table["fname"], labels, paths.sample_submission)
-    counts = submission["label"].value_counts().reindex(predictor.labels, fill_value=0)
+    counts = submission[predictor.task.submission_columns[-1]].value_counts().reindex(predictor.labels, fill_value=0)
     log.info("wrote %s: %d rows; predicted labels: %s", paths.output, len(submission),
              ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -2,16 +2,18 @@
 
 A task owns its classes and how clips map to them, the synthetic classes it plans (silence),
 which words it holds out, how the decision rule is calibrated on validation, and the format
-of what predict writes. Today: `commands`, the competition's 12 labels.
+of what predict writes: `commands` (the competition's 12 labels) and `words` (all 30 words).
 """
 from __future__ import annotations
 
 from ..core.registry import Registry
 from .base import Task
 from .commands import CommandsTask
+from .words import WordsTask
 
 TASKS: Registry[Task] = Registry("task")
 TASKS.add("commands", CommandsTask())
+TASKS.add("words", WordsTask())
 
 
 def task_names() -> tuple[str, ...]:
