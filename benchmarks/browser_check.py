@@ -7,7 +7,8 @@ Each page is opened from its folder (file://) in a browser context that is offli
 request that is not to a local file or a data: URL is refused. A page fails on any JavaScript
 error, console error or failed request; on a plotly figure that does not draw; on a 3-D view
 that cannot be turned (its camera is moved through plotly's own API); on an audio player whose
-clip does not load. Saved for each page: a full-page screenshot and one per interactive figure.
+clip does not load, or a last player that does not play. Saved for each page: a full-page
+screenshot and one per interactive figure.
 Exit status 1, with one line per problem, if any page fails.
 
 Needs Playwright (`pip install playwright`) and a Chromium: $CHROMIUM, or chromium,
@@ -27,7 +28,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 # pages); software WebGL (SwiftShader) draws the 3-D views where there is no GPU
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--mute-audio", "--use-angle=swiftshader",
-                 "--enable-unsafe-swiftshader"]
+                 "--enable-unsafe-swiftshader", "--autoplay-policy=no-user-gesture-required"]
 LOCAL = ("file:", "data:", "blob:", "about:")
 TIMEOUT_MS = 30_000
 
@@ -41,6 +42,15 @@ AUDIO_DURATIONS = """async () => Promise.all([...document.querySelectorAll('audi
     a.preload = 'metadata';
     a.load();
 })))"""
+# Plays the last player (in the reports, an anomaly or a mistake) for 0.4 s, as a click on play
+# would; resolves with how far it got (s).
+PLAY = """async () => {
+    const player = [...document.querySelectorAll('audio')].pop();
+    await player.play();
+    await new Promise(done => setTimeout(done, 400));
+    player.pause();
+    return player.currentTime;
+}"""
 # Moves the camera of every 3-D scene, as a drag would; resolves with the number turned.
 TURN = """async () => {
     let turned = 0;
@@ -62,6 +72,7 @@ class PageCheck:
     figures: int = 0
     scenes_turned: int = 0
     players: int = 0
+    played_s: float = 0.0
     screenshots: list[Path] = dataclasses.field(default_factory=list)
 
 
@@ -124,6 +135,11 @@ def _check(browser, page_path: Path, screenshots: Path, number: int) -> PageChec
         if failed := [i for i, seconds in enumerate(durations) if not seconds > 0]:
             result.problems.append(f"{page_path}: players {failed[:10]} did not load their clip "
                                    f"(durations {[durations[i] for i in failed[:10]]}; expected > 0 s)")
+        if durations:
+            result.played_s = page.evaluate(PLAY)
+            if not result.played_s > 0:
+                result.problems.append(f"{page_path}: the last player did not play (at {result.played_s} s after "
+                                       "0.4 s; expected > 0 s)")
         page.wait_for_timeout(500)  # errors thrown while the turned scenes redraw
         stem = f"{number}-{page_path.parent.name}"
         full = screenshots / f"{stem}.png"
@@ -151,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     for check in checks:
         status = "FAIL" if check.problems else "ok"
         print(f"{status} {check.page}: {check.figures} plotly figures, {check.scenes_turned} 3-D scenes turned, "
-              f"{check.players} players; screenshots {', '.join(str(s) for s in check.screenshots)}")
+              f"{check.players} players (the last played {check.played_s:.2f} s); "
+              f"screenshots {', '.join(str(s) for s in check.screenshots)}")
         for problem in check.problems:
             print(f"  {problem}")
     return 1 if any(check.problems for check in checks) else 0

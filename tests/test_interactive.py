@@ -166,6 +166,7 @@ def test_the_browser_check_passes_a_working_report_and_fails_broken_ones(tmp_pat
     results = check.check_pages([good, broken], tmp_path / "shots", check.find_chromium())
     assert results[0].problems == []
     assert (results[0].figures, results[0].scenes_turned, results[0].players) == (2, 2, 1)
+    assert 0 < results[0].played_s <= 0.5  # the demo tone is 0.5 s long
     assert [s.name for s in results[0].screenshots] == ["1-good.png", "1-good-demo-scatter.png",
                                                         "1-good-demo-surface.png"]
     assert all(s.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in results[0].screenshots)
