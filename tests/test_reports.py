@@ -87,6 +87,16 @@ def test_embeddings_come_from_the_layer_before_the_classifier(finished_run):
     assert embeddings.ndim == 2 and embeddings.shape[1] != len(LABELS) and np.isfinite(embeddings).all()
 
 
+def test_a_validation_rows_name_says_what_a_silence_row_is():
+    from competition.analysis.reports import clip_name
+
+    rows = pd.DataFrame({"path": ["a/x.wav", "noise/tap.wav", "noise/tap.wav", "b/y.wav"],
+                         "offset": [0, 24_000, 8_000, 123], "gain": [1.0, 0.5, 0.0, 0.7],
+                         "kind": ["clip", "noise-window", "noise-window", "room-tone"]})
+    assert [clip_name(r, 16_000) for r in rows.itertuples()] == [
+        "a/x.wav", "noise/tap.wav from 1.50 s", "digital silence", "b/y.wav (room tone)"]
+
+
 def test_the_reports_predictions_add_up_to_the_confusion_matrix(finished_run):
     paths, _ = finished_run
     validation, audio = validation_predictions(paths)

@@ -14,7 +14,7 @@ from ..core.config import AudioConfig, ReportConfig
 from ..core.io import atomic_dir, atomic_path
 from ..core.labels import LABELS, UNKNOWN_LABEL
 from ..core.paths import Paths
-from ..data.prepare import ROOM_TONE
+from ..data.prepare import CLIP, NOISE_WINDOW, ROOM_TONE
 from ..frontend.audio import AudioError, load_clip, load_room_tone
 from . import interactive
 from .html import Item, Listen, wav_bytes, write_index
@@ -103,8 +103,13 @@ def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarra
 
 
 def clip_name(row, rate: int) -> str:
-    """A validation row's file; a silence window also says where in its noise file it starts."""
-    return row.path if not row.offset else f"{row.path} from {row.offset / rate:.2f} s"
+    """A validation row's file; a silence window also says where in its noise file it starts
+    (for room tone, the offset is a phase in the looped quiet stretch, not a time in the file)."""
+    if row.kind != CLIP and not row.gain:
+        return "digital silence"  # a window planned at gain 0: what was read from the file does not count
+    if row.kind == ROOM_TONE:
+        return f"{row.path} (room tone)"
+    return f"{row.path} from {row.offset / rate:.2f} s" if row.kind == NOISE_WINDOW else row.path
 
 
 def confident_mistakes(paths: Paths, validation: pd.DataFrame, audio: AudioConfig,
