@@ -1,18 +1,22 @@
 """The explore side stage on the tiny competition, and the MFCC and voice-activity pieces it uses."""
+import base64
 import dataclasses
+import io
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.fft
+import scipy.io.wavfile
 
 import run
 from competition import PipelineError, stages
-from competition.analysis.explore import ANOMALIES, band_power, speech_bounds
-from competition.core.config import Settings
+from competition.analysis.explore import ANOMALIES, band_power, explore, speech_bounds
+from competition.core.config import ExploreConfig, Settings
 from competition.core.paths import Paths
 from competition.frontend import mfcc16k as mfcc
+from competition.frontend.audio import load_clip
 from competition.stages import manifests
 
 FIGURES = ["clips_per_word.png", "clips_per_label.png", "speakers_per_word.png", "clips_per_speaker.png",
@@ -55,6 +59,51 @@ def test_anomalies_lists_the_most_distant_sampled_clips(explored):
     assert len(table) == min(ANOMALIES, 30 * settings.explore_per_word)
     assert table["distance"].is_monotonic_decreasing
     assert all((paths.extract_dir / p).is_file() for p in table["path"])
+
+
+def _players(page: str) -> list[bytes]:
+    return [base64.b64decode(p) for p in re.findall(r"src='data:audio/wav;base64,([^']+)'", page)]
+
+
+def test_the_page_has_the_3d_views_and_a_player_for_each_anomaly(explored):
+    paths, settings = explored
+    folder = paths.reports_dir / "explore"
+    page = (folder / "index.html").read_text()
+    table = pd.read_csv(folder / "anomalies.csv")
+    assert re.findall(r"<script src='([^']+)'", page) == ["plotly.min.js"] and (folder / "plotly.min.js").is_file()
+    assert '"sample-surface"' in page and '"pca-3d"' in page and '"type":"surface"' in page
+    assert not re.search(r"https?://", page)  # the library is local; the figures name no outside address
+    # every sampled clip is a point whose hover names its file, word and speaker (the sample is
+    # smaller than the scatter's limit here)
+    sample = 30 * settings.explore_per_word
+    assert f"{sample:,} points shown" in page and f"anomalies ({len(table)})" in page
+    # plotly writes < as \u003c inside its scripts, so a file name cannot close the script tag
+    assert r"file: %{customdata[0]}\u003cbr\u003eword: %{customdata[1]}\u003cbr\u003espeaker: %{customdata[2]}" in page
+    for row in table.itertuples():
+        assert f'["{row.path}","{row.word}","{row.speaker}"]'.replace("/", r"\u002f") in page
+    # the sample clip's player, then one per anomaly, in rank order, each the clip as the stage read it
+    players = _players(page)
+    assert len(players) == 1 + len(table)
+    for wav, path in zip(players[1:], table["path"]):
+        rate, samples = scipy.io.wavfile.read(io.BytesIO(wav))
+        clip = load_clip(paths.extract_dir / path, settings.audio)
+        assert rate == settings.audio.sample_rate and np.abs(samples / 32767 - clip).max() < 1e-4, path
+    listed = re.findall(r"<tr><th>(\d+)</th><td>([^<]+)</td>", page)
+    assert listed == [(str(r), p) for r, p in zip(table["rank"], table["path"])]
+
+
+def test_explore_writes_the_same_bytes_again(explored, tmp_path):
+    paths, settings = explored
+    folder = paths.reports_dir / "explore"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    again = Paths(input_dir=paths.input_dir, work_dir=tmp_path, output=tmp_path / "out.csv")
+    (tmp_path / "prepare").symlink_to(paths.prepare_dir)
+    (tmp_path / "extract").symlink_to(paths.extract_dir)
+    explore(again, ExploreConfig(seed=settings.seed, explore_per_word=4, audio=settings.audio))
+    after = {p.name: p.read_bytes() for p in again.explore_report.iterdir()}
+    # the page's intro names the folder it read
+    after["index.html"] = after["index.html"].replace(str(again.extract_dir).encode(), str(paths.extract_dir).encode())
+    assert sorted(after) == sorted(before) and all(after[name] == before[name] for name in before)
 
 
 def test_explore_is_a_side_stage_with_its_own_manifest(explored):

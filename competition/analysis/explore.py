@@ -16,12 +16,13 @@ from tqdm import tqdm
 from .. import PipelineError
 from ..core.config import ExploreConfig
 from ..core.io import atomic_dir, atomic_path
-from ..core.labels import COMMANDS, LABELS, WORDS
+from ..core.labels import COMMANDS, LABELS, UNKNOWN_LABEL, WORDS
 from ..core.paths import Paths
 from ..frontend import mfcc16k
 from ..frontend.audio import AudioError, load_clip, wav_seconds
 from ..frontend.spectral import log_spectrogram
-from .html import Item, write_index
+from . import interactive
+from .html import Item, Listen, wav_bytes, write_index
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ VAD_FRAME, VAD_HOP = 320, 160  # 20 ms frames every 10 ms at 16 kHz
 VAD_MIN_RANGE_DB = 10.0  # quieter contrast than this between floor and peak: no word found
 VAD_MAX_GAP_S = 0.15  # quiet stretches this short stay inside the word (the closure before the p of "stop")
 SPLITS = ["train", "validation", "unused"]
+# points in the 3-D PCA view: the whole default sample of the full competition (30 words x 100);
+# a larger --explore-per-word is sampled down to this, so the page does not grow with it
+SCATTER_POINTS = 3000
 
 
 def read_index(paths: Paths) -> pd.DataFrame:
@@ -132,7 +136,9 @@ def explore(paths: Paths, config: ExploreConfig) -> None:
                     f"{len(words):,} word clips from {paths.extract_dir}; audio figures use a seeded sample of "
                     f"{len(sample):,} clips (at most {config.explore_per_word} per word, seed {config.seed}).",
                     items)
-    log.info("explore: %d figures, see %s", sum(isinstance(c, str) for _, c in items), paths.explore_page)
+    pngs = [c for _, content in items for c in (content if isinstance(content, list) else [content])
+            if isinstance(c, str)]
+    log.info("explore: %d figures and their interactive views, see %s", len(pngs), paths.explore_page)
 
 
 def _count_figures(out: Path, words: pd.DataFrame, index: pd.DataFrame, plots) -> list[Item]:
@@ -206,10 +212,10 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
     frame_s, mfcc_s = audio.step_ms / 1000, cepstra.step / rate
     rows = (-0.5, cepstra.n_mfcc - 0.5)  # one row per coefficient, centred on its number
     standardised = "z-score per coefficient"
+    spectrogram = log_spectrogram(clip, audio)[0]
     plots.sample_clip(out / "sample_clip.png", f"'{row['word']}' by speaker {row['speaker']}", clip, rate, [
         dict(name=f"log-spectrogram at {audio.target_rate / 1000:g} kHz (the CNN's input)", frame_s=frame_s,
-             image=log_spectrogram(clip, audio)[0], ylabel="frequency (Hz)", extent=(0, audio.target_rate / 2),
-             unit="log power"),
+             image=spectrogram, ylabel="frequency (Hz)", extent=(0, audio.target_rate / 2), unit="log power"),
         dict(name=f"log-mel spectrogram ({cepstra.n_mels} bands, {cepstra.fmin:g} Hz-{cepstra.fmax / 1000:g} kHz)",
              image=mfcc16k.log_mel(clip, cepstra)[0], frame_s=mfcc_s, ylabel="mel band",
              extent=(-0.5, cepstra.n_mels - 0.5), unit="log energy"),
@@ -237,9 +243,15 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
     reduced = scipy.signal.resample(clip, audio.target_samples)
     plots.resampling(out / "resampling.png", _spectrum(clip, rate), _spectrum(reduced, audio.target_rate),
                      (rate, audio.target_rate), f"FFT of '{row['word']}' ({row['path']}) before and after resampling")
+    surface = interactive.spectrogram_surface(
+        spectrogram, frame_s, audio.target_rate / 2,
+        f"log-spectrogram of '{row['word']}' ({row['path']}) at {audio.target_rate / 1000:g} kHz", "sample-surface")
     return [
         (f"One clip, '{row['word']}' ({row['path']}): waveform, the CNN's log-spectrogram, log-mel, MFCCs "
-         "and their deltas, on one time axis.", "sample_clip.png"),
+         "and their deltas, on one time axis; below, its log-spectrogram as a surface to turn (drag) and zoom "
+         "(scroll), and the clip itself.",
+         ["sample_clip.png", surface, Listen(sample.iloc[[chosen]][["path", "word", "speaker"]].set_index("path"),
+                                             [wav_bytes(clip, rate)])]),
         ("Mean log-spectrogram per command word: where in time and frequency each word puts its energy; "
          "the dark edges are the padding and silence around the words.", "mean_spectrograms.png"),
         (f"Mean FFT per command word: a median {np.median(low):.0%} of a clip's energy lies below 1 kHz; the "
@@ -280,18 +292,31 @@ def _anomaly_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config:
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     with atomic_path(out / "anomalies.csv") as temp:
         table.to_csv(temp, index=False)
-    explained = np.pad(pca.explained_variance_ratio_, (0, max(0, 2 - components)))
-    plots.pca_scatter(out / "pca.png", np.pad(points, ((0, 0), (0, max(0, 2 - components)))),
-                      sample["label"].to_numpy(str), outliers, explained,
+    explained = np.pad(pca.explained_variance_ratio_, (0, max(0, 3 - components)))
+    padded = np.pad(points, ((0, 0), (0, max(0, 3 - components))))
+    labels = sample["label"].to_numpy(str)
+    plots.pca_scatter(out / "pca.png", padded, labels, outliers, explained,
                       f"PCA of normalised FFT shapes ({len(sample):,} sampled clips), coloured by label")
+    marked = np.zeros(len(sample), bool)
+    marked[outliers] = True
+    scatter = interactive.label_scatter_3d(
+        padded[:, :3], labels, sample[["path", "word", "speaker"]].rename(columns={"path": "file"}), marked,
+        marked_name="anomalies", explained=explained, title="PCA of normalised FFT shapes, first 3 components",
+        div_id="pca-3d", limit=SCATTER_POINTS, seed=config.seed, order=list(LABELS),
+        colours=interactive.hex_colours(plots.label_colours()), faint=(UNKNOWN_LABEL,))
+    shown = min(len(sample), SCATTER_POINTS)
     speakers = table["speaker"].value_counts()
+    players = Listen(table.set_index("rank").drop(columns=["pc1", "pc2"]),
+                     [wav_bytes(clips[i], config.audio.sample_rate) for i in outliers])
     return [
         (f"Anomalies: the {len(table)} clips farthest from the mean spectral shape (distance in the first "
          f"{components} components; circled) are listed in anomalies.csv, worth listening to. "
          f"{int((above < 1e-4).sum())} of them have almost no energy above {cutoff / 1000:g} kHz (band-limited "
          f"recordings), {int((above > 0.1).sum())} more than 10%; speaker {speakers.index[0]} recorded "
-         f"{speakers.iloc[0]} of them.", "pca.png"),
-        ("anomalies.csv, the ten farthest:", table.head(10).set_index("rank")),
+         f"{speakers.iloc[0]} of them. Below, the first three components in 3-D ({shown:,} clips; hover a point "
+         "for its file, word and speaker; click a label in the legend to hide it).", ["pca.png", scatter]),
+        (f"anomalies.csv, each clip with a player (as the pipeline reads it: {config.audio.sample_rate / 1000:g} kHz, "
+         "padded to one clip's length):", players),
     ]
 
 

@@ -7,16 +7,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from .. import PipelineError
-from ..core.config import ReportConfig
+from ..core.config import AudioConfig, ReportConfig
 from ..core.io import atomic_dir, atomic_path
+from ..core.labels import LABELS, UNKNOWN_LABEL
 from ..core.paths import Paths
-from .html import Item, write_index
+from ..data.prepare import CLIP, NOISE_WINDOW, ROOM_TONE
+from ..frontend.audio import AudioError, load_clip, load_room_tone
+from . import interactive
+from .html import Item, Listen, wav_bytes, write_index
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_CLIPS = 2000  # validation clips in the embedding scatter; enough to see the clusters
+CONFIDENT_MISTAKES = 20  # the wrong answers the model was surest of, each with a player
+# a task with more classes than this (speakers) colours only this many, those with most clips;
+# the rest share one grey 'other'
+TOP_CLASSES = 20
 
 
 def per_class_scores(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -42,9 +51,36 @@ def _read_model_outputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict]
             json.loads(needed[2].read_text()))
 
 
-def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarray, np.ndarray]:
+def validation_predictions(paths: Paths) -> tuple[pd.DataFrame, AudioConfig]:
+    """The readable rows of features/validation.csv (indexed by cache row) with the saved model's
+    decision as predict makes it (members, test-time shifts, calibrated threshold), so the rows
+    add up to the confusion matrix: `predicted`, `confidence` (the probability of the predicted
+    label) and `p_true`. Also the audio settings the model was trained with."""
+    from ..inference.predictor import Predictor
+
+    predictor = Predictor.load(paths, "keras")
+    features = np.load(paths.feature_cache("validation"), mmap_mode="r")
+    table = pd.read_csv(paths.feature_table("validation"), keep_default_na=False)
+    if len(table) != len(features):
+        raise PipelineError(f"{paths.features_dir}: validation.npy has {len(features)} rows but validation.csv has "
+                            f"{len(table)}; rerun --stage features")
+    table = table[table["readable"].to_numpy(bool)]
+    if outside := sorted(set(table["label"]) - set(predictor.labels)):
+        raise PipelineError(f"{paths.feature_table('validation')}: labels {outside[:5]} are not among the model's "
+                            f"{paths.labels_file}; rerun --stage features and --stage train")
+    # all readable rows at once and as float32, as the train stage calibrated on them: the same batches
+    probabilities = predictor.probabilities(np.asarray(features[table.index], dtype=np.float32),
+                                            progress="report: validation")
+    column = {label: i for i, label in enumerate(predictor.labels)}
+    predicted = predictor.decide(probabilities)
+    chosen = probabilities[np.arange(len(table)), [column[p] for p in predicted]]
+    true = probabilities[np.arange(len(table)), table["label"].map(column).to_numpy(int)]
+    return table.assign(predicted=predicted, confidence=chosen, p_true=true), predictor.config.audio
+
+
+def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Penultimate-layer outputs of the saved model for a seeded sample of readable validation
-    clips, and their labels."""
+    clips, their labels and their rows in the validation cache."""
     import keras
 
     from .. import models  # noqa: F401  registers the custom layers the saved model uses
@@ -63,22 +99,77 @@ def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarra
         rows = np.sort(np.random.default_rng(config.seed).choice(rows, EMBEDDING_CLIPS, replace=False))
     x = np.asarray(features[rows], dtype=np.float32)
     embeddings = np.concatenate([embedder.predict_on_batch(x[i:i + 256]) for i in range(0, len(x), 256)])
-    return embeddings.reshape(len(x), -1), table["label"].to_numpy(str)[rows]
+    return embeddings.reshape(len(x), -1), table["label"].to_numpy(str)[rows], rows
+
+
+def clip_name(row, rate: int) -> str:
+    """A validation row's file; a silence window also says where in its noise file it starts
+    (for room tone, the offset is a phase in the looped quiet stretch, not a time in the file)."""
+    if row.kind != CLIP and not row.gain:
+        return "digital silence"  # a window planned at gain 0: what was read from the file does not count
+    if row.kind == ROOM_TONE:
+        return f"{row.path} (room tone)"
+    return f"{row.path} from {row.offset / rate:.2f} s" if row.kind == NOISE_WINDOW else row.path
+
+
+def confident_mistakes(paths: Paths, validation: pd.DataFrame, audio: AudioConfig,
+                       count: int = CONFIDENT_MISTAKES) -> Listen:
+    """The `count` wrong answers with the highest confidence, each with its clip as the features
+    stage read it (a silence window cut from its noise file, room tone looped)."""
+    wrong = validation[validation["label"] != validation["predicted"]]
+    wrong = wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
+    rows, wavs = [], []
+    for row in tqdm(wrong.itertuples(), total=len(wrong), desc="report: mistakes' audio", unit="clip"):
+        load = load_room_tone if row.kind == ROOM_TONE else load_clip
+        try:
+            clip = load(paths.extract_dir / row.path, audio, int(row.offset), float(row.gain))
+        except AudioError as error:  # read for the features, gone since: the row stays out of the table
+            log.warning("no player for a mistake: %s", error)
+            continue
+        wavs.append(wav_bytes(clip, audio.sample_rate))
+        rows.append({"file": clip_name(row, audio.sample_rate), "speaker": row.speaker, "true": row.label,
+                     "predicted": row.predicted, "confidence": float(row.confidence), "p_true": float(row.p_true)})
+    table = pd.DataFrame(rows, columns=["file", "speaker", "true", "predicted", "confidence", "p_true"])
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return Listen(table, wavs)
+
+
+def embedding_view(points: np.ndarray, labels: np.ndarray, hover: pd.DataFrame, mistakes: np.ndarray,
+                   explained: np.ndarray, classes: list[str], seed: int) -> interactive.Interactive:
+    """The validation embeddings in 3-D, coloured by true label, mistakes ringed. A task with
+    more than TOP_CLASSES classes (speakers) shows the TOP_CLASSES with most clips in colour."""
+    from . import plots
+
+    top = TOP_CLASSES if len(classes) > TOP_CLASSES else None
+    return interactive.label_scatter_3d(
+        points, labels, hover, mistakes, marked_name="mistakes", explained=explained,
+        title="penultimate-layer embeddings of validation clips, first 3 PCs", div_id="embeddings-3d",
+        limit=EMBEDDING_CLIPS, seed=seed, top=top, order=classes,
+        colours=interactive.hex_colours(plots.label_colours()) if set(classes) <= set(LABELS) else None,
+        faint=(UNKNOWN_LABEL,))
 
 
 def write_training_report(paths: Paths, config: ReportConfig) -> Path:
-    """reports/train/: curves, confusion matrix, per-class scores, size, and validation embeddings."""
+    """reports/train/: curves, confusion matrix, per-class scores, size, validation embeddings
+    (a PNG and a 3-D view) and the surest mistakes with players."""
     from sklearn.decomposition import PCA
 
     from . import plots
 
     history, matrix, metrics = _read_model_outputs(paths)
     scores = per_class_scores(matrix)
-    embeddings, labels = validation_embeddings(paths, config)
+    validation, audio = validation_predictions(paths)
+    embeddings, labels, rows = validation_embeddings(paths, config)
     components = min(3, *embeddings.shape)
     pca = PCA(n_components=components, random_state=config.seed).fit(embeddings)
     points = np.pad(pca.transform(embeddings), ((0, 0), (0, 3 - components)))
     explained = np.pad(pca.explained_variance_ratio_, (0, 3 - components))
+    sampled = validation.loc[rows]
+    hover = pd.DataFrame({"file": [clip_name(r, audio.sample_rate) for r in sampled.itertuples()],
+                          "true": sampled["label"].to_numpy(), "predicted": sampled["predicted"].to_numpy()})
+    mistakes = (sampled["label"] != sampled["predicted"]).to_numpy()
+    view = embedding_view(points, labels, hover, mistakes, explained, list(matrix.index), config.seed)
+    wrong = confident_mistakes(paths, validation, audio)
     folder = paths.train_report
     with atomic_dir(folder) as temp:
         with atomic_path(temp / "per_class.csv") as target:
@@ -107,7 +198,12 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
             (f"Per-class scores: best F1 {best} ({scores.loc[best, 'f1']:.3f}), worst {worst} "
              f"({scores.loc[worst, 'f1']:.3f}).", scores),
             (f"Validation embeddings: the first three components explain {explained.sum():.0%} of the variance; "
-             "separate clusters are labels the network tells apart.", "embeddings_pca.png"),
+             f"separate clusters are labels the network tells apart. Below in 3-D ({len(labels):,} clips, "
+             f"{int(mistakes.sum())} mistakes ringed): drag to turn, hover a point for its file, true and predicted "
+             "label, click a label in the legend to hide it.", ["embeddings_pca.png", view]),
+            (f"The {len(wrong.table)} validation clips the model got wrong most confidently (confidence: the "
+             "probability it gave the label it chose; p true: the one it gave the right label), each with a player "
+             f"(as the features stage read it, at {audio.sample_rate / 1000:g} kHz):", wrong),
         ]
         write_index(temp, "Training report", f"Model {paths.model_file}, validated on held-out speakers.", items)
     log.info("training report: %s", paths.train_report_page)
