@@ -156,7 +156,14 @@ class Settings:
     strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
                                        "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
                             choices=STRATEGIES)
-    engine: str = setting("keras", "what runs the trained model in predict and --classify")
+    engine: str = setting("keras", "what runs the trained model in predict, --classify and --listen")
+    # --listen: chosen on streams built from the validation speakers' clips (benchmarks/listen_sweep.py)
+    listen_hop_ms: int = setting(100, "--listen: time between the one-second windows the model scores")
+    listen_average_ms: int = setting(500, "--listen: scores are averaged over the windows of this long a span")
+    listen_threshold: float = setting(0.7, "--listen: least averaged score of a command that counts as a detection")
+    listen_suppression_ms: int = setting(1000, "--listen: no detection within this time of the previous one")
+    listen_peak_ms: int = setting(0, "--listen: after a command's averaged score reaches the threshold, wait up to "
+                                     "this long for it to peak and report the label it has there (0: report at once)")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
     baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "
@@ -178,6 +185,14 @@ class Settings:
         for name in ("extra_validation_share", "unknown_share", "digital_silence_share", "room_tone_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise PipelineError(f"{flag_name(name)} must be in [0, 1]; got {getattr(self, name)}")
+        if not 0 < self.listen_hop_ms <= 1000 * self.audio.clip_seconds:
+            raise PipelineError(f"--listen-hop-ms must be in (0, {1000 * self.audio.clip_seconds:g}] (one window); "
+                                f"got {self.listen_hop_ms}")
+        for name in ("listen_average_ms", "listen_suppression_ms", "listen_peak_ms"):
+            if getattr(self, name) < 0:
+                raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
+        if not 0.0 <= self.listen_threshold <= 1.0:
+            raise PipelineError(f"--listen-threshold must be in [0, 1]; got {self.listen_threshold}")
         if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
             raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); "
                                 f"got {unknown_words}")
@@ -286,6 +301,19 @@ class PredictConfig:
     task: str
     engine: str
     output: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenConfig:
+    """--listen: a command, not a stage (it writes nothing a stage reads), but its settings are
+    named here like a stage's so that it, too, sees only what it may read."""
+
+    engine: str
+    listen_hop_ms: int
+    listen_average_ms: int
+    listen_threshold: float
+    listen_suppression_ms: int
+    listen_peak_ms: int
 
 
 @dataclasses.dataclass(frozen=True)
