@@ -243,7 +243,8 @@ def listen(work_dir: Path, stream: Path, detections: Path, engine: str = "keras"
         for detection in listener.run():
             write(detection)
     return {"seconds": listener.seconds, "wall_s": listener.wall_s, "rtf": listener.seconds / listener.wall_s,
-            "config": config}
+            "cpu_s": listener.cpu_s, "cpu_rtf": listener.seconds / listener.cpu_s, "config": config,
+            "load": os.getloadavg()[0]}
 
 
 def window_scores(predictor, stream: Path, hop_ms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -286,6 +287,7 @@ def cached_window_scores(predictor, stream: Path, hop_ms: int,
 
 def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[int], thresholds: list[float],
           suppressions: list[int], peaks: list[int], engine: str = "keras", cache: Path | None = None) -> pd.DataFrame:
+    from competition.core.config import ListenConfig
     from competition.inference.predictor import Predictor
     from competition.streaming.recognizer import Recognizer
 
@@ -305,10 +307,11 @@ def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[i
         for average, threshold, suppression, peak in itertools.product(averages, thresholds, suppressions, peaks):
             if average < hop or 0 < peak < hop:
                 continue
+            config = ListenConfig(engine=engine, listen_hop_ms=hop, listen_average_ms=average,
+                                  listen_threshold=threshold, listen_suppression_ms=suppression, listen_peak_ms=peak)
             results = []
             for ends, scores, labels, seconds, _ in scored:
-                recognizer = Recognizer(predictor.labels, commands, max(1, round(average / hop)), threshold,
-                                        suppression / 1000, round(peak / hop))
+                recognizer = Recognizer.configured(predictor.labels, commands, config)
                 found = [(d.time_s, d.label) for d in recognizer.run(ends, scores)]
                 if (last := recognizer.finish()) is not None:
                     found.append((last.time_s, last.label))
@@ -388,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         result = listen(args.work_dir, args.stream, args.detections, args.engine)
         labels = pd.read_csv(args.stream.with_name(args.stream.stem + ".labels.csv"), keep_default_na=False)
         detections = pd.read_csv(args.detections, keep_default_na=False)
-        print(f"{result['seconds']:.0f} s of audio in {result['wall_s']:.1f} s: {result['rtf']:.1f}x real time "
-              f"({result['config']})")
+        print(f"{result['seconds']:.0f} s of audio in {result['wall_s']:.1f} s: {result['rtf']:.1f}x real time; "
+              f"{result['cpu_s']:.1f} s of CPU time: {result['cpu_rtf']:.1f}x (load average {result['load']:.1f} "
+              f"at the end) ({result['config']})")
         print(format_score(score(labels, detections, result["seconds"])))
     elif args.command == "sweep":
         table = sweep(args.work_dir, args.stream, args.hop_ms, args.average_ms, args.threshold, args.suppression_ms,

@@ -168,6 +168,16 @@ def test_waiting_for_the_peak_reports_the_label_at_the_peak():
     assert _run([("silence", 1.0), ("yes", 0.8), ("yes", 0.9)], peak=5) == [(0.3, "yes", 0.9)]  # stream ends
 
 
+def test_the_settings_become_windows_the_hop_apart():
+    config = project(ListenConfig, Settings(listen_hop_ms=200, listen_average_ms=500, listen_peak_ms=300,
+                                            listen_suppression_ms=1250, listen_threshold=0.6))
+    recognizer = Recognizer.configured(LABELS, COMMANDS, config)
+    assert (recognizer.average, recognizer.peak, recognizer.suppression_s, recognizer.threshold) == (2, 1, 1.25, 0.6)
+    short = project(ListenConfig, Settings(listen_hop_ms=200, listen_average_ms=100, listen_peak_ms=0))
+    recognizer = Recognizer.configured(LABELS, COMMANDS, short)
+    assert (recognizer.average, recognizer.peak) == (1, 0)  # at least one window; no wait
+
+
 # ---- the benchmark's matching rule --------------------------------------------------------------
 
 def _score(onsets, detections, seconds=60.0):

@@ -157,13 +157,16 @@ class Settings:
                                        "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
                             choices=STRATEGIES)
     engine: str = setting("keras", "what runs the trained model in predict, --classify and --listen")
-    # --listen: chosen on streams built from the validation speakers' clips (benchmarks/listen_sweep.py)
-    listen_hop_ms: int = setting(100, "--listen: time between the one-second windows the model scores")
-    listen_average_ms: int = setting(500, "--listen: scores are averaged over the windows of this long a span")
+    # --listen: chosen on two 10-minute streams of the validation speakers' clips (benchmarks/streams.py
+    # sweep; README, Listening): a 200 ms hop keeps one core 35x faster than real time at the accuracy of
+    # a 100 ms hop, and the rest sit in the middle of a plateau of settings within one command of the best.
+    listen_hop_ms: int = setting(200, "--listen: time between the one-second windows the model scores")
+    listen_average_ms: int = setting(400, "--listen: scores are averaged over the windows that end within this "
+                                          "span (at least one)")
     listen_threshold: float = setting(0.7, "--listen: least averaged score of a command that counts as a detection")
-    listen_suppression_ms: int = setting(1000, "--listen: no detection within this time of the previous one")
-    listen_peak_ms: int = setting(0, "--listen: after a command's averaged score reaches the threshold, wait up to "
-                                     "this long for it to peak and report the label it has there (0: report at once)")
+    listen_suppression_ms: int = setting(1250, "--listen: no detection within this time of the previous one")
+    listen_peak_ms: int = setting(200, "--listen: after a command's averaged score reaches the threshold, wait up "
+                                       "to this long for it to peak and report the label it has there (0: at once)")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
     baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "

@@ -45,7 +45,8 @@ def batches(count: int) -> list[tuple[int, int]]:
 
 
 class Listener:
-    """One pass over one source; after it, `seconds` of audio took `wall_s` to process."""
+    """One pass over one source; after it, `seconds` of audio took `wall_s` to process, `cpu_s` of
+    this process's CPU time (the fairer measure on a machine shared with other work)."""
 
     def __init__(self, paths: Paths, config: ListenConfig, source: str | Path, stdin: BinaryIO | None = None,
                  predictor: Predictor | None = None) -> None:
@@ -58,13 +59,10 @@ class Listener:
         self.windows = Windows(audio.clip_samples, hop)
         task = self.predictor.task
         commands = [label for label in self.predictor.labels if label not in (task.silence_label, task.unknown_label)]
-        self.recognizer = Recognizer(self.predictor.labels, commands,
-                                     average=max(1, round(config.listen_average_ms / config.listen_hop_ms)),
-                                     threshold=config.listen_threshold,
-                                     suppression_s=config.listen_suppression_ms / 1000,
-                                     peak=round(config.listen_peak_ms / config.listen_hop_ms))
+        self.recognizer = Recognizer.configured(self.predictor.labels, commands, config)
         self.seconds = 0.0
         self.wall_s = 0.0
+        self.cpu_s = 0.0
 
     def _detect(self, ends: np.ndarray, windows: np.ndarray) -> Iterator[Detection]:
         if not len(ends):
@@ -75,7 +73,7 @@ class Listener:
 
     def run(self, progress: tqdm | None = None) -> Iterator[Detection]:
         """Detections in time order, each as soon as its window is scored."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             for block in at_rate(self.source, self.rate):
                 yield from self._detect(*self.windows.push(block))
@@ -91,8 +89,9 @@ class Listener:
         if (last := self.recognizer.finish()) is not None:
             yield last
         self.wall_s = time.perf_counter() - started
-        log.info("listened to %.1f s of %s in %.1f s (%.1fx real time)", self.seconds, self.source.name,
-                 self.wall_s, self.seconds / max(self.wall_s, 1e-9))
+        self.cpu_s = time.process_time() - cpu_started
+        log.info("listened to %.1f s of %s in %.1f s, %.1f s of CPU time (%.1fx real time)", self.seconds,
+                 self.source.name, self.wall_s, self.cpu_s, self.seconds / max(self.wall_s, 1e-9))
 
 
 @contextlib.contextmanager

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.config import ListenConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class Detection:
@@ -89,6 +91,15 @@ class Recognizer:
         self.last_time: float | None = None
         self.pending: tuple[int, float, int] | None = None  # (class, averaged score, windows waited)
         self.now = 0.0
+
+    @classmethod
+    def configured(cls, labels: Sequence[str], commands: Sequence[str], config: ListenConfig) -> Recognizer:
+        """The settings in windows: the windows that end within the last --listen-average-ms (at least
+        one), and as many as fit in --listen-peak-ms."""
+        hop = config.listen_hop_ms
+        return cls(labels, commands, average=max(1, config.listen_average_ms // hop),
+                   threshold=config.listen_threshold, suppression_s=config.listen_suppression_ms / 1000,
+                   peak=config.listen_peak_ms // hop)
 
     def update(self, time_s: float, scores: np.ndarray) -> Detection | None:
         scores = np.asarray(scores, np.float64)

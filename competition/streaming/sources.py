@@ -40,6 +40,9 @@ class Source:
 def open_source(path: str | Path, stdin: BinaryIO | None = None) -> Source:
     """`-` is raw PCM on standard input; anything else a recording, checked before it is read."""
     if str(path) == STDIN:
+        if stdin is None and sys.stdin.isatty():
+            raise AudioError("standard input is a terminal; expected raw 16 kHz 16-bit mono PCM piped in "
+                             "(arecord -f S16_LE -r 16000 -c 1 | python run.py --listen -)")
         stream = stdin if stdin is not None else sys.stdin.buffer
         return Source("standard input", STDIN_RATE, pcm_blocks(stream))
     return file_source(Path(path))
