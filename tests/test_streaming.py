@@ -106,6 +106,22 @@ def test_a_bad_source_is_refused_with_its_name(tmp_path):
         open_source(tmp_path / "notes.wav")
     with pytest.raises(AudioError, match="not a file"):
         open_source(tmp_path)
+    nan = np.zeros(40_000, np.float32)
+    nan[30_000] = np.nan  # in the second block: found as it is read
+    soundfile.write(tmp_path / "nan.wav", nan, 16_000, subtype="FLOAT")
+    source = open_source(tmp_path / "nan.wav")
+    with pytest.raises(AudioError, match=re.escape(f"{tmp_path / 'nan.wav'}: NaN or infinite samples near")):
+        list(source.blocks)
+
+
+def test_a_terminal_on_standard_input_is_refused(monkeypatch):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    with pytest.raises(AudioError, match="standard input is a terminal; expected raw 16 kHz 16-bit mono PCM"):
+        open_source("-")
 
 
 def test_windows_go_to_the_model_in_at_most_five_batch_shapes():
