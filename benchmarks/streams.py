@@ -131,7 +131,7 @@ def make_stream(solution: pd.DataFrame, clips: Path, noise_folder: Path, minutes
             noise = noises[rng.integers(len(noises))]
             start = int(rng.integers(0, len(noise) - RATE + 1))
             burst = noise[start:start + RATE]
-            # from the bed's level to 20 dB above it, or -20 dBFS: a tap turned on, a door
+            # from the bed's level up to -20 dBFS (or 20 dB over the bed where that is louder): a tap, a door
             loudness = 10 ** (rng.uniform(noise_dbfs, max(noise_dbfs + 20, -20.0)) / 20)
             clip, label = burst * np.float32(loudness / _rms(burst)), "silence"
         else:
