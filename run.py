@@ -57,6 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH.wav",
                         help="instead of running stages, print the label and top-3 probabilities of each WAV "
                              "file with the model trained in --work-dir (default: none)")
+    parser.add_argument("--listen", default=None, metavar="PATH.wav|-",
+                        help="instead of running stages, slide the model trained in --work-dir over a recording of "
+                             "any length, rate and channel count, or over raw 16 kHz 16-bit mono PCM on standard input "
+                             "(-), and print each command as it is found: time in seconds, label, confidence "
+                             "(default: none)")
+    parser.add_argument("--detections", type=Path, default=None, metavar="FILE.csv",
+                        help="with --listen: also write the detections to this CSV (time_s,label,confidence), as "
+                             "FILE.csv.partial while listening, renamed to FILE.csv when the stream ends "
+                             "(default: none)")
     parser.add_argument("--demo", action="store_true",
                         help="generate a small synthetic competition in the input folder (when it holds no "
                              "archives) and run on it (default: off)")
@@ -81,6 +90,36 @@ def classify_files(paths: Paths, settings: Settings, files: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def listen_to(paths: Paths, settings: Settings, source: str, detections: Path | None) -> int:
+    """Print each detection as it is found (and write the CSV): a progress bar on a terminal for a
+    file, none for standard input, whose audio arrives in real time and whose length is unknown."""
+    import contextlib
+
+    from tqdm import tqdm
+
+    from competition.core.config import ListenConfig, project
+    from competition.streaming.listen import Listener, detections_csv
+
+    listener = Listener(paths, project(ListenConfig, settings), source)
+    with contextlib.ExitStack() as stack:
+        write = stack.enter_context(detections_csv(detections)) if detections else None
+        progress = None
+        if listener.source.seconds is not None:  # disable=None: shown only when stderr is a terminal
+            progress = stack.enter_context(tqdm(total=round(listener.source.seconds, 1), unit="s", disable=None,
+                                                desc=Path(source).name, bar_format=PROGRESS_FORMAT))
+        for detection in listener.run(progress):
+            if progress is not None and not progress.disable:
+                tqdm.write(detection.line())  # above the bar, instead of through it
+            else:
+                print(detection.line(), flush=True)
+            if write:
+                write(detection)
+    return 0
+
+
+PROGRESS_FORMAT = "{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
+
+
 def model_features(model: str, features: str | None) -> str:
     """Check --model and --features together; the model's own features when none are named."""
     from competition.models import check_features, default_features, model_names  # imports TensorFlow
@@ -100,9 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerun_from and args.stage != "all":
         print(f"error: --from {args.rerun_from} only applies to --stage all", file=sys.stderr)
         return 2
+    if args.detections and not args.listen:
+        print("error: --detections only applies to --listen", file=sys.stderr)
+        return 2
+    if sum(map(bool, (args.listen, args.classify, args.score))) > 1:
+        print("error: --listen, --classify and --score are separate commands: give one", file=sys.stderr)
+        return 2
     try:
         features = args.features
-        if args.stage not in SIDE_STAGE_NAMES and not (args.score or args.classify):
+        if args.stage not in SIDE_STAGE_NAMES and not (args.score or args.classify or args.listen):
             features = model_features(args.model or DEFAULTS.model, args.features)
         settings = settings_from_args(args, demo=args.demo, **({"features": features} if features else {}))
         paths = Paths(
@@ -118,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.classify:
             return classify_files(paths, settings, args.classify)
+        if args.listen:
+            return listen_to(paths, settings, args.listen, args.detections)
         from competition import stages
         from competition.core.lock import work_folder_lock
 

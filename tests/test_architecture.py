@@ -98,7 +98,8 @@ def test_the_demo_competition_is_made_with_the_run_seed(tmp_path, monkeypatch):
 
 # ---- one definition per setting ------------------------------------------------------------
 
-STAGE_CONFIGS = {stage.name: stage.config for stage in STAGES + SIDE_STAGES}
+# --listen is a command, not a stage, but its settings are held the same way (core.config.ListenConfig)
+STAGE_CONFIGS = {**{stage.name: stage.config for stage in STAGES + SIDE_STAGES}, "--listen": config.ListenConfig}
 
 
 def test_every_setting_shapes_some_stage_or_says_it_does_not():
@@ -152,6 +153,10 @@ def test_flags_reach_the_settings_of_the_same_name():
 def test_a_bad_setting_names_its_flag():
     with pytest.raises(PipelineError, match="--digital-silence-share must be in"):
         Settings(digital_silence_share=2.0)
+    with pytest.raises(PipelineError, match=r"--listen-hop-ms must be in \(0, 1000\]"):
+        Settings(listen_hop_ms=0)
+    with pytest.raises(PipelineError, match="--listen-threshold must be in"):
+        Settings(listen_threshold=1.5)
     with pytest.raises(PipelineError, match="--feature-dtype must be one of float16, float32"):
         Settings(feature_dtype="int8")
 

@@ -1,24 +1,17 @@
 """The scale benchmark's own pieces: the Kaggle-sized test set and the notebook recipe it compares with."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
-from conftest import tone, write_wav
+from conftest import load_benchmark, tone, write_wav
 
 from competition.core.config import AudioConfig
 from competition.frontend.audio import load_clip
 from competition.frontend.spectral import log_spectrogram
 
-SCALE = Path(__file__).resolve().parents[1] / "benchmarks" / "scale.py"
-
 
 def _scale_module():
-    spec = importlib.util.spec_from_file_location("scale_benchmark", SCALE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("scale")
 
 
 def test_the_kaggle_sized_test_set_is_built_once_from_the_clips_at_hand(tmp_path):

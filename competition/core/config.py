@@ -156,8 +156,18 @@ class Settings:
     strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
                                        "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
                             choices=STRATEGIES)
-    engine: str = setting("keras", "what runs the trained model in predict and --classify: keras (the trained "
-                                   "files), tflite or tflite-int8 (the audio-in files of --stage export)")
+    engine: str = setting("keras", "what runs the trained model in predict, --classify and --listen: keras (the "
+                                   "trained files), tflite or tflite-int8 (the audio-in files of --stage export)")
+    # --listen: chosen on two 10-minute streams of the validation speakers' clips (benchmarks/streams.py
+    # sweep; README, Listening): a 200 ms hop keeps one core 35x faster than real time at the accuracy of
+    # a 100 ms hop, and the rest sit in the middle of a plateau of settings within one command of the best.
+    listen_hop_ms: int = setting(200, "--listen: time between the one-second windows the model scores")
+    listen_average_ms: int = setting(400, "--listen: scores are averaged over the windows that end within this "
+                                          "span (at least one)")
+    listen_threshold: float = setting(0.7, "--listen: least averaged score of a command that counts as a detection")
+    listen_suppression_ms: int = setting(1250, "--listen: no detection within this time of the previous one")
+    listen_peak_ms: int = setting(200, "--listen: after a command's averaged score reaches the threshold, wait up "
+                                       "to this long for it to peak and report the label it has there (0: at once)")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
     baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "
@@ -179,6 +189,14 @@ class Settings:
         for name in ("extra_validation_share", "unknown_share", "digital_silence_share", "room_tone_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise PipelineError(f"{flag_name(name)} must be in [0, 1]; got {getattr(self, name)}")
+        if not 0 < self.listen_hop_ms <= 1000 * self.audio.clip_seconds:
+            raise PipelineError(f"--listen-hop-ms must be in (0, {1000 * self.audio.clip_seconds:g}] (one window); "
+                                f"got {self.listen_hop_ms}")
+        for name in ("listen_average_ms", "listen_suppression_ms", "listen_peak_ms"):
+            if getattr(self, name) < 0:
+                raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
+        if not 0.0 <= self.listen_threshold <= 1.0:
+            raise PipelineError(f"--listen-threshold must be in [0, 1]; got {self.listen_threshold}")
         if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
             raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); "
                                 f"got {unknown_words}")
@@ -298,6 +316,19 @@ class ExportConfig:
     seed: int                   # draws the int8 calibration clips
     calibration_clips: int = 500
     export_format: int = EXPORT_FORMAT
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenConfig:
+    """--listen: a command, not a stage (it writes nothing a stage reads), but its settings are
+    named here like a stage's so that it, too, sees only what it may read."""
+
+    engine: str
+    listen_hop_ms: int
+    listen_average_ms: int
+    listen_threshold: float
+    listen_suppression_ms: int
+    listen_peak_ms: int
 
 
 @dataclasses.dataclass(frozen=True)
