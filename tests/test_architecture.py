@@ -163,11 +163,12 @@ def test_a_bad_setting_names_its_flag():
 
 # ---- registries ----------------------------------------------------------------------------
 
-def test_the_task_registry_holds_the_competition():
-    assert task_names() == ("commands",)
+def test_the_task_registry_holds_the_competition_and_the_words():
+    assert task_names() == ("commands", "words")
     task = get_task("commands")
     assert task.labels == LABELS and task.label_of("dog") == "unknown"
-    with pytest.raises(PipelineError, match="unknown task 'speakers'; expected one of commands"):
+    assert get_task("words").label_of("dog") == "dog"
+    with pytest.raises(PipelineError, match="unknown task 'speakers'; expected one of commands, words"):
         get_task("speakers")
 
 

@@ -116,7 +116,8 @@ class AugmentConfig:
 class Settings:
     """Every setting of the pipeline, each defined once. Field order is the order of --help."""
 
-    task: str = setting("commands", "what to learn from the recordings (the competition's 12 labels)")
+    task: str = setting("commands", "what to learn from the recordings: commands (the competition's 12 labels) or "
+                                    "words (all 30 words); each task keeps its own folder in the work folder")
     seed: int = setting(42, "seed for silence synthesis, shuffling, augmentation and initialisation")
     epochs: int = setting(40, "most training epochs", demo_default=8)
     batch_size: int = setting(64, "training batch size")
