@@ -22,7 +22,7 @@ from ..core.labels import write_labels
 from ..core.metrics import balanced_accuracy
 from ..core.paths import Paths
 from ..inference.config import InferenceConfig
-from ..inference.engines import get_engine
+from ..inference.engines import KerasMember, get_engine
 from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import get_task
@@ -191,14 +191,20 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             model = _new_model(config, member, len(known))
             state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
             if member == 0:
-                log.info("model %s on %s features: %d parameters, %d replica(s)", config.model, config.features,
-                         model.count_params(), strategy.num_replicas_in_sync)
+                gpus = len(tf.config.list_logical_devices("GPU"))
+                log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
+                         model.count_params(), strategy.num_replicas_in_sync,
+                         f"{gpus} GPU(s)" if gpus else "the CPU (no GPU visible)")
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
+    # Validation runs through the member predict uses (the same probabilities): under op determinism
+    # Keras's model.predict on arrays logs an error line at every epoch (TensorFlow makes its input
+    # pipeline's parallel map sequential and keeps an attribute the sequential op lacks).
+    validator = KerasMember(model)
     started = time.perf_counter()
     for epoch in range(state["epoch"], config.epochs):
         logs = model.fit(epoch_dataset(x_train, y_train, noise, config, member, epoch), initial_epoch=epoch,
                          epochs=epoch + 1, class_weight=class_weight, shuffle=False, verbose=0).history
-        probabilities = model.predict(x_val, batch_size=256, verbose=0)
+        probabilities = predict_probabilities([validator], x_val, (0,), model.output_shape[-1], batch_size=256)
         predicted = probabilities.argmax(axis=1)
         picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
