@@ -21,7 +21,7 @@ from .labels import AUXILIARY_WORDS
 FEATURE_KINDS = ("logspec", "mfcc", "wave")
 WAVE = "wave"
 SPECTROGRAM = "spectrogram"
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi-worker")
 FEATURE_DTYPES = ("float16", "float32")
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
@@ -154,8 +154,10 @@ class Settings:
     silence_rms_decades: tuple[float, float] = setting((-4.0, -0.5), "RMS levels of noise-file silence", flag=False)
     feature_dtype: str = setting("float16", "dtype of the cached features", choices=FEATURE_DTYPES)
     strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
-                                       "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
-                            choices=STRATEGIES)
+                                       "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them; "
+                                       "multi-worker: tf.distribute.MultiWorkerMirroredStrategy over the machines "
+                                       "listed in TF_CONFIG, worker 0 (the chief) writing the model and the "
+                                       "submission", choices=STRATEGIES)
     engine: str = setting("keras", "what runs the trained model in predict and --classify")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
