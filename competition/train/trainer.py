@@ -183,8 +183,9 @@ class _MultiWorkerEpoch:
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy, class_weight: dict[int, float]):
         self.model, self.strategy = model, strategy
         self.weights = tf.constant([class_weight.get(c, 0.0) for c in range(model.output_shape[-1])], tf.float32)
-        with strategy.scope():
-            model.optimizer.build(model.trainable_variables)  # its slots mirrored, before the first step
+        if not model.optimizer.built:  # a model restored from a checkpoint brings its slots
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)  # its slots mirrored, before the first step
         self.step = None
 
     def _replica_step(self, x, y):
