@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("run")
+    if not args.verbose:  # TensorFlow's own INFO records (how a strategy set itself up) are not the pipeline's
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
     if args.rerun_from and args.stage != "all":
         print(f"error: --from {args.rerun_from} only applies to --stage all", file=sys.stderr)
         return 2
@@ -188,4 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from competition.core.native_log import filtered_stderr
+
+    with filtered_stderr(enabled="--verbose" not in sys.argv[1:]):  # --verbose shows TensorFlow's every line
+        code = main()
+    sys.exit(code)

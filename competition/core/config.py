@@ -21,7 +21,7 @@ from .labels import AUXILIARY_WORDS
 FEATURE_KINDS = ("logspec", "mfcc", "wave")
 WAVE = "wave"
 SPECTROGRAM = "spectrogram"
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi-worker")
 FEATURE_DTYPES = ("float16", "float32")
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
@@ -155,8 +155,10 @@ class Settings:
     silence_rms_decades: tuple[float, float] = setting((-4.0, -0.5), "RMS levels of noise-file silence", flag=False)
     feature_dtype: str = setting("float16", "dtype of the cached features", choices=FEATURE_DTYPES)
     strategy: str = setting("default", "default: train on one device; mirrored: tf.distribute.MirroredStrategy over "
-                                       "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them",
-                            choices=STRATEGIES)
+                                       "every visible GPU (e.g. Kaggle's 2x T4), the batch split between them; "
+                                       "multi-worker: tf.distribute.MultiWorkerMirroredStrategy over the machines "
+                                       "listed in TF_CONFIG, worker 0 (the chief) writing the model and the "
+                                       "submission", choices=STRATEGIES)
     engine: str = setting("keras", "what runs the trained model in predict, --classify and --listen: keras (the "
                                    "trained files), tflite or tflite-int8 (the audio-in files of --stage export)")
     # --listen: chosen on two 10-minute streams of the validation speakers' clips (benchmarks/streams.py

@@ -29,7 +29,7 @@ SEAMS = ("QUANTIZE", "DEQUANTIZE")
 def export(paths: Paths, config: ExportConfig) -> None:
     inference = InferenceConfig.load(paths.inference_config)
     labels = read_labels(paths.labels_file, get_task(inference.task).labels)
-    members = get_engine("keras").load(paths, inference)
+    members = [member.model for member in get_engine("keras").load(paths, inference)]  # the Keras models
     function = audio_model(members, inference)
     float_model = to_float(function)
     calibration = calibration_clips(paths, inference, config)

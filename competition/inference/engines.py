@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
+
 from .. import PipelineError
 from ..core.paths import Paths
 from ..core.registry import Registry
@@ -21,6 +23,33 @@ class Engine(Protocol):
     name: str
 
     def load(self, paths: Paths, config: InferenceConfig) -> list[Member]: ...
+
+
+class KerasMember:
+    """A Keras model as a member: one concrete function whose batch dimension is left open.
+
+    Keras's predict_on_batch traces a tf.function per new batch shape (a last, shorter batch is
+    one), and TensorFlow counts those traces by the code of Keras's predict step, which every
+    loaded model shares: an ensemble, or train then predict in one process, gets a retracing
+    warning. A concrete function is traced once, here, and never counted. It runs the same call
+    as Keras's predict step (the model in inference mode, compiled with XLA exactly when Keras
+    would compile it), so the probabilities are the same.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf  # TensorFlow loads only where a model runs
+
+        self.model = model
+        self.input_shape = tuple(model.input_shape)
+        spec = tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)
+        jit = True if getattr(model, "jit_compile", False) else None  # as Keras's make_predict_function
+        self._run = tf.function(lambda x: model(x, training=False), jit_compile=jit).get_concrete_function(spec)
+
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
+        return self._run(np.asarray(x, np.float32)).numpy()
+
+    def count_params(self) -> int:
+        return self.model.count_params()
 
 
 class KerasEngine:
@@ -38,7 +67,7 @@ class KerasEngine:
             if not (model_dir / name).exists():
                 raise PipelineError(f"{model_dir / name} (a member listed in the inference config beside it) is "
                                     "missing: run --stage train again")
-            members.append(keras.models.load_model(model_dir / name))
+            members.append(KerasMember(keras.models.load_model(model_dir / name)))
         return members
 
 

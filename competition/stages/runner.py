@@ -5,6 +5,7 @@ import logging
 import time
 
 from .. import PipelineError
+from ..core.cluster import MULTI_WORKER, is_chief, worker_task
 from ..core.config import Settings
 from ..core.io import check_writable
 from ..core.lock import work_folder_lock
@@ -61,6 +62,11 @@ def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
         stale = staleness(stage_by_name(name), paths, settings)
         if stale:
             log.warning("stage %s is out of date (%s); %s uses its output anyway", name, stale, stage.name)
+    chief = is_chief(settings.strategy)
+    if stage.chief_only and not chief:
+        log.info("stage %s: skipped on %s; the chief (worker 0) runs it in its work folder", stage.name,
+                 worker_task().describe())
+        return
     config = stage.configure(settings, paths)
     inputs = _inputs(stage, paths)
     paths.manifest(stage.name).unlink(missing_ok=True)
@@ -68,7 +74,8 @@ def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
     started = time.perf_counter()
     stage.run(paths, config)
     seconds = time.perf_counter() - started
-    manifests.write(paths, stage.name, config, stage.upstream, inputs, stage.outputs(paths), seconds)
+    outputs = stage.outputs if chief or stage.worker_outputs is None else stage.worker_outputs
+    manifests.write(paths, stage.name, config, stage.upstream, inputs, outputs(paths), seconds)
     log.info("stage %s: done in %.1f s", stage.name, seconds)
 
 
@@ -77,9 +84,15 @@ def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | Non
     holding the work folder's lock throughout."""
     with work_folder_lock(paths.work_dir):
         _run(stage_name, paths, settings, rerun_from)
+        if settings.strategy == MULTI_WORKER:
+            from ..train.trainer import leave_cluster
+
+            leave_cluster()
 
 
 def _run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | None) -> None:
+    if settings.strategy == MULTI_WORKER:
+        log.info("--strategy %s: this run is %s", MULTI_WORKER, worker_task().describe())  # or TF_CONFIG's error
     check_writable(paths.work_dir, "the work folder (--work-dir)")
     check_writable(paths.output.parent, "the submission's folder (--output)")
     if stage_name != "all":

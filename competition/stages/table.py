@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..core.cluster import is_chief
 from ..core.config import (
     BaselineConfig,
     ExploreConfig,
@@ -39,6 +40,10 @@ class Stage:
     run: Callable[[Paths, Any], None]
     # config values that come from the paths rather than the settings (where the output goes)
     extra: Callable[[Settings, Paths], dict] = lambda settings, paths: {}
+    # --strategy multi-worker: what a worker other than the chief writes (None: the same as the
+    # chief), and whether the stage runs on the chief alone
+    worker_outputs: Callable[[Paths], list[Path]] | None = None
+    chief_only: bool = False
 
     def configure(self, settings: Settings, paths: Paths) -> Any:
         return project(self.config, settings, **self.extra(settings, paths))
@@ -64,7 +69,8 @@ def _run_train(paths: Paths, config: TrainConfig) -> None:
     checkpoint_key = {"config": manifests.normalised(config),
                       "upstream": {name: manifests.read(paths, name)["digest"] for name in TRAIN_UPSTREAM}}
     train(paths, config, checkpoint_key)
-    _report_quietly(paths, ReportConfig(seed=config.seed))
+    if is_chief(config.strategy):  # the other workers of a multi-worker run have no model to report on
+        _report_quietly(paths, ReportConfig(seed=config.seed))
 
 
 def _report_quietly(paths: Paths, config: ReportConfig) -> None:
@@ -127,9 +133,9 @@ STAGES: tuple[Stage, ...] = (
           _run_features),
     Stage("train", TRAIN_UPSTREAM, TrainConfig,
           lambda p: [p.model_file, p.labels_file, p.history_csv, p.metrics_json, p.inference_config],
-          _run_train),
+          _run_train, worker_outputs=lambda p: [p.labels_file, p.history_csv]),
     Stage("predict", ("train", "features", "extract"), PredictConfig,
-          lambda p: [p.output, p.probabilities], _run_predict, extra=_output),
+          lambda p: [p.output, p.probabilities], _run_predict, extra=_output, chief_only=True),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

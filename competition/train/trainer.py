@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 
 import keras
@@ -16,13 +17,14 @@ from sklearn.metrics import confusion_matrix
 from sklearn.utils.class_weight import compute_class_weight
 
 from .. import PipelineError
+from ..core.cluster import MULTI_WORKER, is_chief, worker_task
 from ..core.config import TrainConfig
 from ..core.io import atomic_path, atomic_write_json
 from ..core.labels import write_labels
 from ..core.metrics import balanced_accuracy
 from ..core.paths import Paths
 from ..inference.config import InferenceConfig
-from ..inference.engines import get_engine
+from ..inference.engines import KerasMember, get_engine
 from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import get_task
@@ -97,17 +99,132 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     # a second or more: half the cores are plenty, and the model keeps the rest.
     options = tf.data.Options()
     options.autotune.cpu_budget = max(1, (os.cpu_count() or 2) // 2)
+    # Under --strategy multi-worker each worker builds this whole dataset (there are no files to
+    # split) and keeps its share of every batch: the DATA policy, named so that TensorFlow does not
+    # first try the FILE policy and log its failure. Without a multi-worker strategy it does nothing.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def distribution(config: TrainConfig) -> tf.distribute.Strategy:
-    """The default (one device) strategy, or one replica per GPU (per CPU device when there is
-    no GPU) with --strategy mirrored."""
+    """The default (one device) strategy; one replica per GPU (per CPU device when there is no
+    GPU) with --strategy mirrored; with --strategy multi-worker, the same over the machines of
+    TF_CONFIG, each batch of --batch-size split between all their replicas."""
     if config.strategy == "default":
         return tf.distribute.get_strategy()
+    if config.strategy == MULTI_WORKER:
+        return _multi_worker_strategy()
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
         [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
+
+
+_MULTI_WORKER_STRATEGY: list[tf.distribute.Strategy] = []  # TensorFlow allows one per process
+
+
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    task = worker_task()  # a one-line error naming what TF_CONFIG lacks, before TensorFlow reads it
+    if not _MULTI_WORKER_STRATEGY:
+        try:
+            _MULTI_WORKER_STRATEGY.append(tf.distribute.MultiWorkerMirroredStrategy())
+        except (RuntimeError, ValueError) as error:
+            raise PipelineError(f"--strategy {MULTI_WORKER} could not start on {task.describe()} of TF_CONFIG "
+                                f"({error})") from error
+        log.info("%s, the cluster: %s", task.describe(), ", ".join(task.workers))
+    return _MULTI_WORKER_STRATEGY[0]
+
+
+def _mean_over_workers(strategy: tf.distribute.Strategy, values: list[float]) -> np.ndarray:
+    """The mean of `values` over every replica of the cluster, the same on every worker. Only
+    under multi-worker, where each worker decides alone what all must do in step (stop early,
+    resume from an epoch); elsewhere the values themselves."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return np.asarray(values, np.float64)
+    padded = np.zeros(4)  # one shape, one trace; collectives run eagerly are slow and TensorFlow warns so
+    padded[:len(values)] = values
+    return _mean_over_replicas(strategy, tf.constant(padded, tf.float64)).numpy()[:len(values)]
+
+
+@tf.function
+def _mean_over_replicas(strategy: tf.distribute.Strategy, value: tf.Tensor) -> tf.Tensor:
+    per_replica = strategy.run(tf.identity, args=(value,))
+    return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+
+def leave_cluster() -> None:
+    """A multi-worker run's last step on every worker that trained: wait until all are here.
+    The chief predicts after training; a worker that exits meanwhile stops the heartbeats the
+    chief's TensorFlow watches, which then logs the cluster as failed."""
+    if _MULTI_WORKER_STRATEGY:
+        _mean_over_workers(_MULTI_WORKER_STRATEGY[0], [0.0])
+
+
+def _agreed_start(strategy: tf.distribute.Strategy, state: dict, config: TrainConfig) -> dict:
+    """The checkpoint's state if every worker stopped after the same epoch, else a fresh start:
+    workers that resumed from different epochs would wait on each other's steps forever."""
+    position = state["member"] * (config.epochs + 1) + state["epoch"]
+    mean, mean_square = _mean_over_workers(strategy, [position, position * position])
+    if mean_square - mean * mean == 0.0:
+        return state
+    log.warning("the workers' checkpoints stop after different epochs; every worker trains from the start")
+    return {"member": 0, "epoch": 0, "history": []}
+
+
+class _MultiWorkerEpoch:
+    """Epochs under MultiWorkerMirroredStrategy, each returning what model.fit's history holds.
+
+    Keras 3's fit cannot run under this strategy (keras-team/keras#20585: it averages whole input
+    batches and scalar metrics over the workers along an axis they lack), so the step is written
+    out: the class-weighted loss averaged over the global batch, as Keras computes it, the
+    compiled optimizer (which sums the gradients of every replica of every worker), and loss and
+    accuracy summed over all of them. The step is traced once, for batches of any length.
+    """
+
+    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy, class_weight: dict[int, float]):
+        self.model, self.strategy = model, strategy
+        self.weights = tf.constant([class_weight.get(c, 0.0) for c in range(model.output_shape[-1])], tf.float32)
+        if not model.optimizer.built:  # a model restored from a checkpoint brings its slots
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)  # its slots mirrored, before the first step
+        self.step = None
+
+    def _replica_step(self, x, y):
+        model = self.model
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            per_clip = keras.losses.sparse_categorical_crossentropy(y, p) * tf.gather(self.weights, y)
+            loss = tf.nn.compute_average_loss(per_clip)
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1, output_type=tf.int32), y), tf.float32))
+        return tf.stack([tf.reduce_sum(per_clip), correct, tf.cast(tf.size(y), tf.float32)])
+
+    def __call__(self, dataset: tf.data.Dataset) -> dict[str, list[float]]:
+        batches = self.strategy.experimental_distribute_dataset(dataset)
+        if self.step is None:
+            def step(batch):
+                per_replica = self.strategy.run(self._replica_step, args=batch)
+                return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            self.step = tf.function(step, input_signature=[batches.element_spec])
+        totals = np.zeros(3)
+        for batch in batches:
+            totals += self.step(batch).numpy()
+        return {"loss": [totals[0] / max(totals[2], 1.0)], "accuracy": [totals[1] / max(totals[2], 1.0)]}
+
+
+def _save_member(model: keras.Model, path, chief: bool) -> None:
+    """The chief writes the member predict reads. The other workers save too, as TensorFlow
+    documents for multi-worker training, but to a temporary folder of their own that is removed
+    at once: nothing they write can stand in for the chief's model."""
+    if chief:
+        with atomic_path(path) as temp:
+            model.save(temp)
+        return
+    temp_dir = path.parent / f".worker-{worker_task().index}-temp"
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        model.save(temp_dir / path.name)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _seed_states(model: keras.Model) -> dict[str, list[int]]:
@@ -172,7 +289,7 @@ def _write_history(paths: Paths, rows: list[dict]) -> None:
 
 
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
-                 state: dict, strategy: tf.distribute.Strategy) -> dict:
+                 state: dict, strategy: tf.distribute.Strategy, chief: bool = True) -> dict:
     """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
     x_train, y_train = data["train"]
     x_val, y_val = data["validation"]
@@ -191,14 +308,27 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             model = _new_model(config, member, len(known))
             state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
             if member == 0:
-                log.info("model %s on %s features: %d parameters, %d replica(s)", config.model, config.features,
-                         model.count_params(), strategy.num_replicas_in_sync)
+                gpus = len(tf.config.list_logical_devices("GPU"))
+                log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
+                         model.count_params(), strategy.num_replicas_in_sync,
+                         f"{gpus} GPU(s)" if gpus else "the CPU (no GPU visible)")
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
+    # Validation runs through the member predict uses (the same probabilities): under op determinism
+    # Keras's model.predict on arrays logs an error line at every epoch (TensorFlow makes its input
+    # pipeline's parallel map sequential and keeps an attribute the sequential op lacks), and under
+    # a multi-worker strategy it would split the set between the workers: each validates on all of it.
+    validator = KerasMember(model)
+    multi_worker_epoch = (_MultiWorkerEpoch(model, strategy, class_weight)
+                          if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None)
     started = time.perf_counter()
     for epoch in range(state["epoch"], config.epochs):
-        logs = model.fit(epoch_dataset(x_train, y_train, noise, config, member, epoch), initial_epoch=epoch,
-                         epochs=epoch + 1, class_weight=class_weight, shuffle=False, verbose=0).history
-        probabilities = model.predict(x_val, batch_size=256, verbose=0)
+        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch)
+        if multi_worker_epoch:
+            logs = multi_worker_epoch(dataset)
+        else:
+            logs = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, class_weight=class_weight,
+                             shuffle=False, verbose=0).history
+        probabilities = predict_probabilities([validator], x_val, (0,), model.output_shape[-1], batch_size=256)
         predicted = probabilities.argmax(axis=1)
         picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
@@ -206,11 +336,11 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                "val_balanced_accuracy": balanced_accuracy(y_val, predicted, probabilities.shape[1]),
                "seconds": round(time.perf_counter() - started, 1)}
         state["history"] = state.get("history", []) + [row]
-        improved = row["val_balanced_accuracy"] > state["best"]
+        score = float(_mean_over_workers(strategy, [row["val_balanced_accuracy"]])[0])  # all workers in step
+        improved = score > state["best"]
         if improved:
-            state["best"], state["best_epoch"] = row["val_balanced_accuracy"], epoch + 1
-            with atomic_path(paths.member_file(member)) as temp:
-                model.save(temp)
+            state["best"], state["best_epoch"] = score, epoch + 1
+            _save_member(model, paths.member_file(member), chief)
         state["epoch"] = epoch + 1
         _write_history(paths, state["history"])
         checkpoint.save(model, state)
@@ -225,6 +355,8 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
 def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) -> None:
     """`fingerprint`: what the run depends on (config, upstream digests); a checkpoint with
     another fingerprint is ignored and training starts over."""
+    strategy = distribution(config)  # first: a multi-worker strategy must start before any other TensorFlow op
+    chief = is_chief(config.strategy)
     labels = list(get_task(config.task).labels)
     data = {"train": load_split(paths, config, "train", labels, in_memory=False),
             "validation": load_split(paths, config, "validation", labels)}
@@ -238,14 +370,21 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     write_labels(paths.labels_file, labels)
     checkpoint = Checkpoint(paths, fingerprint or {})
-    state = checkpoint.load() or {"member": 0, "epoch": 0, "history": []}
+    state = _agreed_start(strategy, checkpoint.load() or {"member": 0, "epoch": 0, "history": []}, config)
     if state["member"] == 0 and state["epoch"] == 0:
         for stale in paths.model_dir.glob("model-*.keras"):
             stale.unlink()  # members of an earlier, larger ensemble
-    strategy = distribution(config)
+    if not chief:  # an earlier run's model here would be predicted from instead of the chief's
+        for stale in [*paths.model_dir.glob("model*.keras"), paths.inference_config, paths.metrics_json,
+                      paths.confusion_csv]:
+            stale.unlink(missing_ok=True)
     for member in range(state["member"], config.ensemble):
-        state = train_member(paths, config, member, data, checkpoint, state, strategy)
-    calibrate_and_report(paths, config, labels, *data["validation"])
+        state = train_member(paths, config, member, data, checkpoint, state, strategy, chief)
+    if chief:
+        calibrate_and_report(paths, config, labels, *data["validation"])
+    else:
+        log.info("%s: trained in step with the chief, which writes the model, its calibration and the "
+                 "submission in its own work folder", worker_task().describe())
     checkpoint.clear()
 
 
