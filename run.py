@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -193,5 +194,11 @@ if __name__ == "__main__":
     from competition.core.native_log import filtered_stderr
 
     with filtered_stderr(enabled="--verbose" not in sys.argv[1:]):  # --verbose shows TensorFlow's every line
-        code = main()
+        try:
+            code = main()
+            sys.stdout.flush()  # here, where a closed pipe can still be told from a failure
+        except BrokenPipeError:
+            # the reader went away (`--score ... | head`): not an error of ours; the shell's code for it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 128 + signal.SIGPIPE
     sys.exit(code)

@@ -1,3 +1,8 @@
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -36,3 +41,15 @@ def test_score_flag_prints_the_report(files, capsys):
     assert run.main(["--score", str(solution), "--output", str(submission)]) == 0
     out = capsys.readouterr().out
     assert "accuracy 0.7500 on 4 clips" in out and "Public: 0.5000" in out
+
+
+def test_a_reader_that_stops_early_is_not_an_error(files):
+    """`run.py --score ... | head -3`: the pipe closes before the report is written."""
+    submission, solution = files
+    script = Path(run.__file__)
+    process = subprocess.Popen([sys.executable, str(script), "--score", str(solution), "--output", str(submission)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=script.parent)
+    process.stdout.close()  # before the child has written anything
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
