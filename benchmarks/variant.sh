@@ -27,12 +27,12 @@ variant() {  # name, then the flags that differ from the defaults
   "$python" - "$work" "$solution" "$name" "$*" >> "$out" <<'PY'
 import json, sys
 from pathlib import Path
-from competition.scoring import score
+from competition.analysis.scoring import score
 work, solution, name, flags = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 metrics = json.loads((work / "model/metrics.json").read_text())
 train = json.loads((work / "manifests/train.json").read_text())
 public = score(work / "submission.csv", solution)["accuracy"]
-print(f"{name},{flags},{train['settings'].get('features', 'logspec')},{metrics['parameters']},{metrics['validation_balanced_accuracy']:.4f},"
+print(f"{name},{flags},{train['config'].get('features', 'logspec')},{metrics['parameters']},{metrics['validation_balanced_accuracy']:.4f},"
       f"{metrics['validation_accuracy']:.4f},{public:.4f},{train['seconds']}")
 PY
   tail -n 1 "$out"
