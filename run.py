@@ -99,14 +99,16 @@ def listen_to(paths: Paths, settings: Settings, source: str, detections: Path | 
     from tqdm import tqdm
 
     from competition.core.config import ListenConfig, project
+    from competition.core.native_log import stderr_is_terminal
     from competition.streaming.listen import Listener, detections_csv
 
     listener = Listener(paths, project(ListenConfig, settings), source)
     with contextlib.ExitStack() as stack:
         write = stack.enter_context(detections_csv(detections)) if detections else None
         progress = None
-        if listener.source.seconds is not None:  # disable=None: shown only when stderr is a terminal
-            progress = stack.enter_context(tqdm(total=round(listener.source.seconds, 1), unit="s", disable=None,
+        if listener.source.seconds is not None:  # shown only when stderr is a terminal (behind the filter's pipe)
+            progress = stack.enter_context(tqdm(total=round(listener.source.seconds, 1), unit="s",
+                                                disable=not stderr_is_terminal(),
                                                 desc=Path(source).name, bar_format=PROGRESS_FORMAT))
         for detection in listener.run(progress):
             if progress is not None and not progress.disable:

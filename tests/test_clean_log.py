@@ -1,5 +1,6 @@
 """A run's log holds the pipeline's own lines and progress bars: no line of TensorFlow's."""
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -116,3 +117,19 @@ def test_a_run_prints_only_the_pipelines_lines(tiny_competition, tmp_path):
     assert result.stdout == ""
     assert "stage predict: done" in result.stderr
     assert foreign_lines(result.stderr) == []
+
+
+def test_behind_the_filter_a_terminal_is_still_known_as_one():
+    """--listen draws its progress bar only on a terminal; the filter's pipe must not hide one."""
+    code = ("import sys\nfrom competition.core.native_log import filtered_stderr, stderr_is_terminal\n"
+            "with filtered_stderr():\n    print(stderr_is_terminal(), sys.stderr.isatty())\n")
+    leader, follower = os.openpty()
+    try:
+        on_terminal = subprocess.run([sys.executable, "-c", code], stderr=follower, capture_output=False,
+                                     stdout=subprocess.PIPE, cwd=REPO, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO, timeout=120)
+    assert on_terminal.stdout.split() == [b"True", b"False"]  # a terminal, though the pipe is in between
+    assert piped.stdout.split() == [b"False", b"False"]

@@ -85,6 +85,15 @@ def _serve(source: int = 0, sink: int = 1) -> None:
     os.write(sink, line_filter.close())
 
 
+_STDERR_IS_TERMINAL: list[bool] = []  # what descriptor 2 was before the filter took it
+
+
+def stderr_is_terminal() -> bool:
+    """Whether the run's standard error is a terminal: the filter's pipe stands in between, so
+    ask what it was before (a progress bar that redraws itself belongs on a terminal only)."""
+    return _STDERR_IS_TERMINAL[-1] if _STDERR_IS_TERMINAL else os.isatty(2)
+
+
 @contextlib.contextmanager
 def filtered_stderr(enabled: bool = True) -> Iterator[None]:
     """Route this process's descriptor 2 (and its children's) through the filter."""
@@ -92,6 +101,7 @@ def filtered_stderr(enabled: bool = True) -> Iterator[None]:
         yield
         return
     sys.stderr.flush()
+    _STDERR_IS_TERMINAL.append(os.isatty(2))
     original = os.dup(2)
     read_end, write_end = os.pipe()
     child = subprocess.Popen([sys.executable, "-m", __name__], stdin=read_end, stdout=original, stderr=original)
@@ -106,6 +116,7 @@ def filtered_stderr(enabled: bool = True) -> Iterator[None]:
         os.close(original)
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=10)  # a worker process still holding the pipe keeps it open longer
+        _STDERR_IS_TERMINAL.pop()
 
 
 if __name__ == "__main__":
