@@ -29,7 +29,8 @@ def default_work_dir(demo: bool) -> Path:
 
 def default_output(args: argparse.Namespace) -> Path:
     prefix = "demo_" if args.demo else ""
-    task = "" if args.task == DEFAULTS.task else f"{args.task}-"  # each task its own file
+    task = args.task or DEFAULTS.task  # a flag left out is None here; the setting's default applies
+    task = "" if task == DEFAULTS.task else f"{task}-"  # each task its own file
     if args.stage == "baseline" and args.baseline_model:
         return Path(f"submissions/{task}baseline-{args.baseline_model}.csv")  # never over the CNN's
     return Path(f"submissions/{prefix}{task}submission.csv")

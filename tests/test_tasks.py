@@ -3,11 +3,13 @@ import dataclasses
 import hashlib
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import run
 from competition import PipelineError, stages
 from competition.core.labels import WORDS
 from competition.core.paths import Paths
@@ -54,3 +56,16 @@ def test_a_second_task_keeps_its_own_folder_and_leaves_the_competition_up_to_dat
     assert [r.getMessage() for r in caplog.records if "up to date, skipped" in r.getMessage()] == \
         [f"stage {name}: up to date, skipped" for name in stages.STAGE_NAMES]
     assert {p: _digest(p) for p in before} == before
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], "submissions/submission.csv"),
+    (["--demo"], "submissions/demo_submission.csv"),
+    (["--task", "commands"], "submissions/submission.csv"),
+    (["--task", "words"], "submissions/words-submission.csv"),
+    (["--demo", "--task", "words"], "submissions/demo_words-submission.csv"),
+    (["--stage", "baseline", "--baseline-model", "logreg"], "submissions/baseline-logreg.csv"),
+    (["--stage", "baseline", "--baseline-model", "logreg", "--task", "words"], "submissions/words-baseline-logreg.csv"),
+])
+def test_each_task_writes_its_own_default_submission(argv, expected):
+    assert run.default_output(run.parse_args(argv)) == Path(expected)
