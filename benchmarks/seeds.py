@@ -7,7 +7,9 @@ accuracy per seed, then their mean, min and max. Decide on the mean, never on on
 Each seed runs `run.py --stage all --seed S` in ROOT/seed-S (a finished run is skipped by the
 pipeline's own resume, so an interrupted benchmark continues where it stopped), its log in
 ROOT/seed-S.log. Flags after `--` go to every run (a variant of the default). The table is
-printed and written to ROOT/seeds.csv. The solution file is only scored, never used to choose.
+printed and written to ROOT/seeds.csv: train_minutes is the train stage's own time (from its
+manifest), run_minutes this invocation's wall time for the seed (near 0 for a finished run). The
+solution file is only scored, never used to choose.
 """
 from __future__ import annotations
 
