@@ -72,8 +72,7 @@ def main() -> None:
     timed = np.resize(x_val, (max(args.clips, len(x_val)), audio.clip_samples))
     if args.solution:
         solution = pd.read_csv(args.solution, keep_default_na=False)
-        x_test = np.stack([ClipRows(table_sources(paths, pd.DataFrame({"path": [f"test/audio/{name}"]})), audio)[:][0]
-                           for name in solution["fname"]])
+        x_test = ClipRows(table_sources(paths, pd.DataFrame({"path": "test/audio/" + solution["fname"]})), audio)[:]
 
     rows = []
     for engine in args.engines:
@@ -95,15 +94,7 @@ def main() -> None:
         rows.append(row)
         print(f"{engine}: done", file=sys.stderr, flush=True)
     table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table.to_string(index=False))
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,14 @@ def load_source(source: Source, audio: AudioConfig) -> np.ndarray:
     return load(Path(path), audio, offset, gain)
 
 
+def load_source_or_zeros(source: Source, audio: AudioConfig) -> tuple[np.ndarray, str | None]:
+    """The clip, or zeros and why when it cannot be read: what the cache holds for such a row."""
+    try:
+        return load_source(source, audio), None
+    except AudioError as error:
+        return np.zeros(audio.clip_samples, np.float32), str(error)
+
+
 def table_sources(paths: Paths, table: pd.DataFrame) -> list[Source]:
     """(path, offset, gain, kind) of each row of an index or feature table."""
     offsets = table["offset"] if "offset" in table else [0] * len(table)
@@ -69,12 +77,7 @@ class ClipRows:
         return len(self.sources)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        clips = []
-        for source in self.sources[rows]:
-            try:
-                clips.append(load_source(source, self.audio))
-            except AudioError:
-                clips.append(np.zeros(self.audio.clip_samples, np.float32))
+        clips = [load_source_or_zeros(source, self.audio)[0] for source in self.sources[rows]]
         return np.stack(clips) if clips else np.zeros((0, self.audio.clip_samples), np.float32)
 
 
@@ -89,11 +92,10 @@ def _write_chunk(chunk: Chunk) -> list[tuple[int, str]]:
     for start in range(0, len(chunk.sources), COMPUTE_BLOCK):
         clips = []
         for position, source in enumerate(chunk.sources[start:start + COMPUTE_BLOCK], start):
-            try:
-                clips.append(load_source(source, chunk.audio))
-            except AudioError as error:
-                clips.append(np.zeros(chunk.audio.clip_samples, np.float32))
-                failures.append((position, str(error)))
+            clip, error = load_source_or_zeros(source, chunk.audio)
+            clips.append(clip)
+            if error:
+                failures.append((position, error))
         rows.append(clip_features(np.stack(clips), chunk.audio, chunk.representation).astype(chunk.dtype))
     data = np.concatenate(rows).tobytes()
     if len(data) != len(chunk.sources) * chunk.row_bytes:  # a wrong size would overwrite the next chunk's rows
