@@ -163,13 +163,14 @@ def test_a_bad_setting_names_its_flag():
 
 # ---- registries ----------------------------------------------------------------------------
 
-def test_the_task_registry_holds_the_competition_and_the_words():
-    assert task_names() == ("commands", "words")
+def test_the_task_registry_holds_the_competition_the_words_and_the_speakers():
+    assert task_names() == ("commands", "speakers", "words")
     task = get_task("commands")
-    assert task.labels == LABELS and task.label_of("dog") == "unknown"
-    assert get_task("words").label_of("dog") == "dog"
-    with pytest.raises(PipelineError, match="unknown task 'speakers'; expected one of commands, words"):
-        get_task("speakers")
+    assert task.labels == LABELS and task.label_of("dog", "0a1b2c3d") == "unknown"
+    assert get_task("words").label_of("dog", "0a1b2c3d") == "dog"
+    assert get_task("speakers").label_of("dog", "0a1b2c3d") == "0a1b2c3d" and get_task("speakers").labels is None
+    with pytest.raises(PipelineError, match="unknown task 'digits'; expected one of commands, speakers, words"):
+        get_task("digits")
 
 
 def test_the_commands_task_calibrates_and_decides_unknown():

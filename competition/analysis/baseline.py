@@ -123,7 +123,7 @@ def baseline(paths: Paths, config: BaselineConfig) -> pd.DataFrame:
     from threadpoolctl import threadpool_limits
 
     try:
-        index = pd.read_csv(paths.index_csv, keep_default_na=False)
+        index = pd.read_csv(paths.index_csv, keep_default_na=False, dtype={"label": str, "speaker": str})
     except (OSError, ValueError) as error:
         raise PipelineError(f"{paths.index_csv}: cannot read it ({error}); run --stage prepare first") from error
     x_train, y_train = _labelled(paths, config, index, "train")
@@ -166,12 +166,13 @@ def write_submission(paths: Paths, config: BaselineConfig, model) -> pd.DataFram
     test = pd.read_csv(paths.test_index_csv, keep_default_na=False).assign(offset=0, gain=1.0)
     features = pooled_features(paths, config, "test", test)
     readable = np.isfinite(features).all(axis=1)
-    labels = np.full(len(test), task.fallback_label, dtype=object)
+    fallback = task.fallback_label([str(label) for label in model.classes_])
+    labels = np.full(len(test), fallback, dtype=object)
     if readable.any():
         labels[readable] = model.predict(features[readable])
     if not readable.all():
         log.warning("%d unreadable test clips get the fallback label %r (listed above)",
-                    int((~readable).sum()), task.fallback_label)
+                    int((~readable).sum()), fallback)
     submission = task.write_submission(paths.output, test["fname"], labels, paths.sample_submission)
     log.info("wrote %s with baseline model %s: %d rows", paths.output, config.baseline_model, len(submission))
     return submission

@@ -148,7 +148,21 @@ def resampling(path: Path, full: tuple[np.ndarray, np.ndarray], reduced: tuple[n
     return save(fig, path)
 
 
-def _scatter_by_label(ax, points: np.ndarray, labels: np.ndarray, size: float) -> None:
+def _scatter_by_label(ax, points: np.ndarray, labels: np.ndarray, size: float, top: int = 20) -> None:
+    """The competition's labels in their fixed colours; any other classes (words, speakers) by
+    count, the `top` most frequent in colour and the rest in one grey 'other'."""
+    if not set(labels) <= set(LABELS):
+        names, counts = np.unique(labels, return_counts=True)
+        shown = names[np.argsort(-counts, kind="stable")][:top]
+        rest = ~np.isin(labels, shown)
+        if rest.any():
+            ax.scatter(*points[rest].T, s=size, color="lightgray", alpha=0.45, linewidths=0,
+                       label=f"other ({len(names) - len(shown)} classes)")
+        palette = plt.get_cmap("tab20")
+        for number, label in enumerate(shown):
+            ax.scatter(*points[labels == label].T, s=size, color=palette(number % 20), label=label, alpha=0.8,
+                       linewidths=0)
+        return
     colours = label_colours()
     # unknown first and faint: it outnumbers the commands and would hide them
     for label in (UNKNOWN_LABEL,) + tuple(other for other in LABELS if other != UNKNOWN_LABEL):
@@ -181,6 +195,27 @@ def pca_scatter_3d(path: Path, points: np.ndarray, labels: np.ndarray, explained
     fig.legend(loc="center right", markerscale=2)
     fig.subplots_adjust(left=0, right=0.84, bottom=0.03, top=0.95)  # tight_layout does not know 3-D axes
     return save(fig, path, tight=False)
+
+
+def detection_error_tradeoff(path: Path, curve, eer: float, title: str) -> Path:
+    """The DET curve: false rejects against false accepts on normal-deviate axes, where a
+    Gaussian pair of score distributions draws a straight line; the EER marked where they meet."""
+    from scipy.stats import norm
+
+    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95])
+    low, high = norm.ppf(ticks[0]), norm.ppf(ticks[-1])
+    clipped = np.clip(curve[["false_accept", "false_reject"]].to_numpy(float), ticks[0] / 2, 1 - ticks[0] / 2)
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    ax.plot(norm.ppf(clipped[:, 0]), norm.ppf(clipped[:, 1]), color="tab:blue", label="this model")
+    ax.plot([low, high], [low, high], color="gray", linestyle=":", linewidth=0.8, label="equal error")
+    ax.scatter([norm.ppf(eer)], [norm.ppf(eer)], color="tab:red", zorder=3, label=f"EER {eer:.1%}")
+    ax.set(xticks=norm.ppf(ticks), yticks=norm.ppf(ticks), xlim=(low, high), ylim=(low, high),
+           xticklabels=[f"{t:.1%}" for t in ticks], yticklabels=[f"{t:.1%}" for t in ticks],
+           xlabel="false accepts (different speakers taken as one)",
+           ylabel="false rejects (one speaker taken as two)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return save(fig, path)
 
 
 def voice_activity(path: Path, examples: list[dict], rate: int, frame_s: float) -> Path:

@@ -13,6 +13,7 @@ from .. import PipelineError
 from ..core.config import AudioConfig, ReportConfig
 from ..core.io import atomic_dir, atomic_path
 from ..core.labels import LABELS, UNKNOWN_LABEL
+from ..core.metrics import confused_pairs
 from ..core.paths import Paths
 from ..data.prepare import CLIP, NOISE_WINDOW, ROOM_TONE
 from ..frontend.audio import AudioError, load_clip, load_room_tone
@@ -26,6 +27,8 @@ CONFIDENT_MISTAKES = 20  # the wrong answers the model was surest of, each with 
 # a task with more classes than this (speakers) colours only this many, those with most clips;
 # the rest share one grey 'other'
 TOP_CLASSES = 20
+# beyond this many classes a confusion grid is unreadable: the report lists the most confused pairs
+GRID_CLASSES = 30
 
 
 def per_class_scores(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -47,8 +50,8 @@ def _read_model_outputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     if missing := [str(p) for p in needed if not p.exists()]:
         raise PipelineError(f"the training report needs {', '.join(missing)}: run --stage train first "
                             "(and --stage features before it)")
-    return (pd.read_csv(needed[0]), pd.read_csv(needed[1], index_col=0),
-            json.loads(needed[2].read_text()))
+    matrix = pd.read_csv(needed[1], index_col=0, dtype=str, keep_default_na=False)  # speaker ids stay text
+    return pd.read_csv(needed[0]), matrix.astype(int), json.loads(needed[2].read_text())
 
 
 def validation_predictions(paths: Paths) -> tuple[pd.DataFrame, AudioConfig]:
@@ -60,7 +63,8 @@ def validation_predictions(paths: Paths) -> tuple[pd.DataFrame, AudioConfig]:
 
     predictor = Predictor.load(paths, "keras")
     features = np.load(paths.feature_cache("validation"), mmap_mode="r")
-    table = pd.read_csv(paths.feature_table("validation"), keep_default_na=False)
+    table = pd.read_csv(paths.feature_table("validation"), keep_default_na=False,
+                        dtype={"label": str, "speaker": str})
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: validation.npy has {len(features)} rows but validation.csv has "
                             f"{len(table)}; rerun --stage features")
@@ -84,22 +88,17 @@ def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarra
     import keras
 
     from .. import models  # noqa: F401  registers the custom layers the saved model uses
+    from ..inference.engines import KerasMember
 
-    model = keras.models.load_model(paths.model_file)
-    dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, keras.layers.Dense)]
-    if not dense or dense[-1] == 0:
-        raise PipelineError(f"{paths.model_file}: expected a model that ends in a Dense layer")
-    embedder = keras.Model(inputs=model.inputs, outputs=model.layers[dense[-1] - 1].output)
+    model = KerasMember(keras.models.load_model(paths.model_file))
     features = np.load(paths.feature_cache("validation"), mmap_mode="r")
-    table = pd.read_csv(paths.feature_table("validation"), keep_default_na=False)
+    table = pd.read_csv(paths.feature_table("validation"), keep_default_na=False, dtype={"label": str})
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: validation.npy and validation.csv disagree; rerun --stage features")
     rows = np.flatnonzero(table["readable"].to_numpy(bool))
     if len(rows) > EMBEDDING_CLIPS:
         rows = np.sort(np.random.default_rng(config.seed).choice(rows, EMBEDDING_CLIPS, replace=False))
-    x = np.asarray(features[rows], dtype=np.float32)
-    embeddings = np.concatenate([embedder.predict_on_batch(x[i:i + 256]) for i in range(0, len(x), 256)])
-    return embeddings.reshape(len(x), -1), table["label"].to_numpy(str)[rows], rows
+    return model.embed(np.asarray(features[rows], dtype=np.float32)), table["label"].to_numpy(str)[rows], rows
 
 
 def clip_name(row, rate: int) -> str:
@@ -157,6 +156,8 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
     from . import plots
 
     history, matrix, metrics = _read_model_outputs(paths)
+    task_scores = {k: v for k, v in metrics.get("task_scores", {}).items() if not isinstance(v, dict)}
+    held_out = "held-out speakers" if "top1_new_word" not in task_scores else "held-out clips of known speakers"
     scores = per_class_scores(matrix)
     validation, audio = validation_predictions(paths)
     embeddings, labels, rows = validation_embeddings(paths, config)
@@ -175,8 +176,17 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
         with atomic_path(temp / "per_class.csv") as target:
             scores.to_csv(target)
         plots.training_curves(temp / "training_curves.png", history)
-        plots.confusion(temp / "confusion_matrix.png", matrix,
-                        f"validation confusion matrix ({int(matrix.to_numpy().sum()):,} clips, held-out speakers)")
+        if len(matrix) <= GRID_CLASSES:
+            plots.confusion(temp / "confusion_matrix.png", matrix,
+                            f"validation confusion matrix ({int(matrix.to_numpy().sum()):,} clips, {held_out})")
+            confusion: Item = (f"Confusion matrix: the largest off-diagonal cell is {_worst_confusion(matrix)}.",
+                               "confusion_matrix.png")
+        else:
+            confusion = (f"The {TOP_CLASSES} most confused pairs of the {len(matrix)} classes (a grid this size "
+                         "cannot be read; confusion_matrix.csv beside the model has it whole). share of true: "
+                         "the share of the true class's clips taken for the other:",
+                         confused_pairs(matrix, TOP_CLASSES).set_index("true"))
+        verification_items = verification_report(paths, temp)
         plots.pca_scatter_3d(temp / "embeddings_pca.png", points, labels, explained,
                              f"penultimate-layer embeddings of {len(labels):,} validation clips, first 3 PCs")
         summary = pd.DataFrame({"value": [
@@ -186,6 +196,8 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
             f"{metrics.get('model_bytes', 0):,}"]},
             index=["validation accuracy", "balanced validation accuracy", "unknown threshold",
                    "parameters", "saved model(s), bytes"])
+        for name, value in task_scores.items():
+            summary.loc[TASK_SCORE_NAMES.get(name, name.replace("_", " "))] = f"{value:.4g}"
         best, worst = scores["f1"].idxmax(), scores["f1"].idxmin()
         last = history.groupby("member").tail(1)
         items: list[Item] = [
@@ -194,20 +206,44 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
             (f"Training curves: {len(history)} epochs over {history['member'].nunique()} member(s); last epoch "
              f"validation accuracy {last['val_accuracy'].mean():.3f}, training {last['accuracy'].mean():.3f}.",
              "training_curves.png"),
-            (f"Confusion matrix: the largest off-diagonal cell is {_worst_confusion(matrix)}.", "confusion_matrix.png"),
+            confusion,
             (f"Per-class scores: best F1 {best} ({scores.loc[best, 'f1']:.3f}), worst {worst} "
              f"({scores.loc[worst, 'f1']:.3f}).", scores),
             (f"Validation embeddings: the first three components explain {explained.sum():.0%} of the variance; "
              f"separate clusters are labels the network tells apart. Below in 3-D ({len(labels):,} clips, "
              f"{int(mistakes.sum())} mistakes ringed): drag to turn, hover a point for its file, true and predicted "
              "label, click a label in the legend to hide it.", ["embeddings_pca.png", view]),
+            *verification_items,
             (f"The {len(wrong.table)} validation clips the model got wrong most confidently (confidence: the "
              "probability it gave the label it chose; p true: the one it gave the right label), each with a player "
              f"(as the features stage read it, at {audio.sample_rate / 1000:g} kHz):", wrong),
         ]
-        write_index(temp, "Training report", f"Model {paths.model_file}, validated on held-out speakers.", items)
+        write_index(temp, "Training report", f"Model {paths.model_file}, validated on {held_out}.", items)
     log.info("training report: %s", paths.train_report_page)
     return paths.train_report_page
+
+
+TASK_SCORE_NAMES = {"top1": "top-1 accuracy", "top5": "top-5 accuracy",
+                    "top1_new_word": "top-1 on a word the speaker never says in training",
+                    "new_word_clips": "validation clips of such words"}
+
+
+def verification_report(paths: Paths, folder: Path) -> list[Item]:
+    """The DET figure and numbers of the verification train measured, if it measured one."""
+    from ..tasks.verification import Verification
+    from . import plots
+
+    if not paths.verification.exists():
+        return []
+    verification = Verification.load(paths.verification)
+    plots.detection_error_tradeoff(folder / "verification_det.png", verification.curve, verification.eer,
+                                   f"verification on {verification.speakers:,} speakers never trained on")
+    return [(f"Verification on voices never trained on: {verification.clips:,} clips of {verification.speakers:,} "
+             f"speakers with fewer clips than the classes need; every pair scored by the cosine of their "
+             f"embeddings ({verification.same_pairs:,} same-speaker, {verification.different_pairs:,} "
+             f"different-speaker pairs). Equal error rate {verification.eer:.1%}: at the threshold where as many "
+             "different-speaker pairs are accepted as same-speaker pairs refused. Lower and further left is better.",
+             "verification_det.png")]
 
 
 def _worst_confusion(matrix: pd.DataFrame) -> str:

@@ -34,15 +34,18 @@ def cached_representation(features: str) -> str:
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
             flag: bool = True, shapes_output: bool = True, demo_default: Any = None,
-            default_factory: Any = dataclasses.MISSING, default_text: str | None = None) -> Any:
+            default_factory: Any = dataclasses.MISSING, default_text: str | None = None,
+            tasks: tuple[str, ...] | None = None) -> Any:
     """A dataclass field that is also a command-line flag (unless flag=False).
 
     shapes_output=False marks the few settings that change how fast a stage runs but never what
     it writes (--workers); they are left out of fingerprints. default_text replaces the default
     in the help where the flag's real default is decided at run time (the model's own features).
+    tasks names the only tasks that read the setting: other tasks' fingerprints leave it out, so a
+    new task's settings never invalidate the runs of the tasks that ignore them.
     """
     metadata = {"help": help, "choices": choices, "flag": flag, "shapes_output": shapes_output,
-                "demo_default": demo_default, "default_text": default_text}
+                "demo_default": demo_default, "default_text": default_text, "tasks": tasks}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -116,8 +119,9 @@ class AugmentConfig:
 class Settings:
     """Every setting of the pipeline, each defined once. Field order is the order of --help."""
 
-    task: str = setting("commands", "what to learn from the recordings: commands (the competition's 12 labels) or "
-                                    "words (all 30 words); each task keeps its own folder in the work folder")
+    task: str = setting("commands", "what to learn from the recordings: commands (the competition's 12 labels), "
+                                    "words (all 30 words) or speakers (who said it); each task keeps its own "
+                                    "folder in the work folder")
     seed: int = setting(42, "seed for silence synthesis, shuffling, augmentation and initialisation")
     epochs: int = setting(40, "most training epochs", demo_default=8)
     batch_size: int = setting(64, "training batch size")
@@ -143,6 +147,11 @@ class Settings:
                                              "comma-separated auxiliary words kept out of training, validated as "
                                              "never-seen unknowns")
     unknown_share: float = setting(0.2, "most auxiliary-word clips allowed in training, as a share of it")
+    min_clips_per_speaker: int = setting(10, "--task speakers: speakers with at least this many clips are the "
+                                             "classes; the others are never trained on and score verification",
+                                         tasks=("speakers",))
+    speaker_validation_share: float = setting(0.3, "--task speakers: seeded share of each speaker's clips held "
+                                                   "out for validation", tasks=("speakers",))
     digital_silence_share: float = setting(0.1, "share of the noise-file silence clips that are digital silence")
     room_tone_share: float = setting(0.5, "share of silence clips made from the quiet stretches of word recordings "
                                           "(the rest: windows of the background-noise files)")
@@ -189,6 +198,11 @@ class Settings:
                 raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
+        if self.min_clips_per_speaker < 2:
+            raise PipelineError(f"--min-clips-per-speaker must be at least 2 (one to train on, one to validate); "
+                                f"got {self.min_clips_per_speaker}")
+        if not 0.0 < self.speaker_validation_share < 1.0:
+            raise PipelineError(f"--speaker-validation-share must be in (0, 1); got {self.speaker_validation_share}")
         for name in ("extra_validation_share", "unknown_share", "digital_silence_share", "room_tone_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise PipelineError(f"{flag_name(name)} must be in [0, 1]; got {getattr(self, name)}")
@@ -239,9 +253,12 @@ def project(config_class: type[C], settings: Settings, **extra: Any) -> C:
 
 
 def fingerprint(config: Any) -> dict:
-    """The whole config, less the settings declared not to shape any output."""
+    """The whole config, less the settings declared not to shape any output, and those that only
+    other tasks read."""
+    task = getattr(config, "task", None)
     skipped = {name for name, field in Settings.__dataclass_fields__.items()
-               if not field.metadata.get("shapes_output", True)}
+               if not field.metadata.get("shapes_output", True)
+               or (field.metadata.get("tasks") is not None and task not in field.metadata["tasks"])}
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in skipped}
 
 
@@ -258,6 +275,8 @@ class PrepareConfig:
     extra_validation_share: float
     holdout_words: tuple[str, ...]
     unknown_share: float
+    min_clips_per_speaker: int
+    speaker_validation_share: float
     digital_silence_share: float
     room_tone_share: float
     noise_bank: int

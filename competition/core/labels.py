@@ -36,15 +36,14 @@ def write_labels(path: Path, labels: tuple[str, ...] | list[str]) -> None:
     atomic_write_text(path, "".join(f"{label}\n" for label in labels))
 
 
-def read_labels(path: Path, allowed: tuple[str, ...] = LABELS) -> list[str]:
-    """The class order a model was trained with; refused unless its labels are distinct and allowed."""
+def read_labels(path: Path, allowed: tuple[str, ...] | None = LABELS) -> list[str]:
+    """The class order a model was trained with; refused unless its labels are distinct and allowed
+    (`allowed` None: a task whose classes come from the data, such as its speakers)."""
     if not path.exists():
         raise PipelineError(f"labels file {path} is missing: run --stage train first")
     labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    unexpected = sorted(set(labels) - set(allowed))
-    if unexpected or len(labels) != len(set(labels)):
-        raise PipelineError(
-            f"labels file {path} should list distinct labels out of {', '.join(allowed)}; "
-            f"found {labels}"
-        )
+    unexpected = sorted(set(labels) - set(allowed)) if allowed is not None else []
+    if unexpected or not labels or len(labels) != len(set(labels)):
+        expected = f"out of {', '.join(allowed)}" if allowed is not None else "(at least one)"
+        raise PipelineError(f"labels file {path} should list distinct labels {expected}; found {labels}")
     return labels

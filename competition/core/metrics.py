@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
@@ -9,3 +10,17 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     which is close to the competition's test mix."""
     recalls = [float((y_pred[y_true == c] == c).mean()) for c in range(n_classes) if (y_true == c).any()]
     return float(np.mean(recalls))
+
+
+def confused_pairs(matrix: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The `count` largest off-diagonal cells of a confusion matrix (rows true, columns predicted):
+    what a grid of a few hundred classes cannot show."""
+    counts = matrix.to_numpy().copy()
+    np.fill_diagonal(counts, 0)
+    true, predicted = np.nonzero(counts)
+    pairs = pd.DataFrame({"true": matrix.index[true], "predicted": matrix.columns[predicted],
+                          "clips": counts[true, predicted]})
+    support = counts.sum(axis=1) + np.diag(matrix.to_numpy())
+    pairs["share_of_true"] = pairs["clips"] / support[true]
+    return pairs.sort_values(["clips", "true", "predicted"], ascending=[False, True, True]).head(count).reset_index(
+        drop=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-FEATURE_SPLITS = ("train", "validation", "noise", "test")
+# "unseen": the clips of speakers the speakers task never trains on (empty for the other tasks)
+INDEX_FEATURE_SPLITS = ("train", "validation", "noise", "unseen")
+FEATURE_SPLITS = (*INDEX_FEATURE_SPLITS, "test")
 REPORT_PAGE = "index.html"  # every report folder's page
 
 
@@ -89,6 +91,16 @@ class Paths:
     @property
     def inference_config(self) -> Path:
         return self.model_dir / "predict_config.json"
+
+    @property
+    def verification(self) -> Path:
+        """What train measured on speakers it never saw (tasks.verification.Verification; the curve beside it)."""
+        return self.model_dir / "verification.json"
+
+    @property
+    def verification_curve(self) -> Path:
+        """Its false-accept and false-reject rates by threshold, written with it."""
+        return self.verification.with_suffix(".csv")
 
     @property
     def history_csv(self) -> Path:

@@ -72,8 +72,12 @@ def _write_wav(path: Path, samples: np.ndarray) -> None:
     scipy.io.wavfile.write(path, RATE, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
 
 
-def make_demo_competition(target: Path, seed: int, n_speakers: int = 30, n_test: int = 360) -> None:
-    """Write train.7z, test.7z, sample_submission.7z and demo_solution.csv into `target`."""
+def make_demo_competition(target: Path, seed: int, n_speakers: int = 30, n_test: int = 360,
+                          n_occasional: int = 0) -> None:
+    """Write train.7z, test.7z, sample_submission.7z and demo_solution.csv into `target`.
+    `n_occasional` more speakers say only a few words each, as most speakers of the real data do
+    (the speakers task verifies on them); they draw from their own generator, so the rest of the
+    competition is the same with or without them."""
     rng = np.random.default_rng(seed)
     signatures = _word_signatures(rng)
     speakers = _speaker_ids(rng, n_speakers)
@@ -96,6 +100,12 @@ def make_demo_competition(target: Path, seed: int, n_speakers: int = 30, n_test:
                         validation.append(name)
                     elif speaker in testing_speakers:
                         testing.append(name)
+        occasional = np.random.default_rng([seed, 1])
+        for speaker in _speaker_ids(occasional, n_occasional):
+            speaker_pitch = occasional.uniform(0.9, 1.1)
+            for word in occasional.choice(COMMANDS, size=int(occasional.integers(2, 6)), replace=False):
+                clip = _utter(signatures[word], occasional, speaker_pitch)
+                _write_wav(audio / f"{word}/{speaker}_nohash_0.wav", clip)
         for name in NOISE_FILES:
             _write_wav(audio / BACKGROUND_NOISE_DIR / f"{name}.wav", _noise(name, rng))
         (root / "train" / "validation_list.txt").write_text("".join(f"{n}\n" for n in validation))

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .. import PipelineError
 from ..core.config import AudioConfig, FeaturesConfig
 from ..core.io import atomic_path, reserve
-from ..core.paths import FEATURE_SPLITS, Paths
+from ..core.paths import FEATURE_SPLITS, INDEX_FEATURE_SPLITS, Paths
 from ..core.workers import chunked, map_chunks
 from ..frontend.audio import AudioError, load_clip, load_room_tone
 from ..frontend.spectral import clip_features
@@ -182,7 +182,7 @@ class FeatureRows:
 def build_features(paths: Paths, config: FeaturesConfig) -> None:
     """Write features/<split>.npy and, row for row, features/<split>.csv."""
     index = pd.read_csv(paths.index_csv, keep_default_na=False)
-    tables = {split: index[index["split"] == split].reset_index(drop=True) for split in FEATURE_SPLITS[:3]}
+    tables = {split: index[index["split"] == split].reset_index(drop=True) for split in INDEX_FEATURE_SPLITS}
     tables["test"] = pd.read_csv(paths.test_index_csv, keep_default_na=False).assign(offset=0, gain=1.0, kind=CLIP)
     for split in FEATURE_SPLITS:
         table = tables[split]

@@ -15,12 +15,13 @@ from ..core.io import atomic_path
 from ..core.labels import BACKGROUND_NOISE_DIR, SILENCE_LABEL, UNKNOWN_LABEL, WORDS
 from ..core.paths import Paths
 from ..frontend.audio import audio_files, load_clip, rms, wav_seconds
-from ..tasks import Task, get_task
+from ..tasks import HELD_OUT_CLIPS, Task, get_task
 
 log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 NOISE, UNUSED = "noise", "unused"
+UNSEEN = "unseen"  # speakers a task that classifies speakers never trains on: they score verification
 INDEX_COLUMNS = ["path", "word", "label", "speaker", "split", "offset", "gain", "kind"]
 # kind: how the features stage turns a row into a clip.
 CLIP, NOISE_WINDOW, ROOM_TONE = "clip", "noise-window", "room-tone"
@@ -67,13 +68,13 @@ def index_word_clips(train_audio: Path, task: Task) -> pd.DataFrame:
             continue
         if folder.name not in WORDS:
             strangers.append(folder.name)
-        label = task.label_of(folder.name)
         for wav in audio_files(folder):
+            speaker = speaker_of(wav.name)
             rows.append({
                 "path": f"train/audio/{folder.name}/{wav.name}",
                 "word": folder.name,
-                "label": label,
-                "speaker": speaker_of(wav.name),
+                "label": task.label_of(folder.name, speaker),
+                "speaker": speaker,
             })
     if strangers:
         log.warning("word folders outside the 30 competition words, mapped to unknown: %s", ", ".join(strangers))
@@ -110,6 +111,31 @@ def assign_splits(clips: pd.DataFrame, extract_dir: Path, extra_validation_share
         in_validation, in_testing = sets == VALIDATION, sets == "testing"
     extra = in_testing & (clips["speaker"].map(_stable_fraction) < extra_validation_share)
     return pd.Series(np.where(in_validation | extra, VALIDATION, TRAIN), index=clips.index)
+
+
+def speaker_split(clips: pd.DataFrame, config: PrepareConfig, rng: np.random.Generator) -> pd.Series:
+    """For a task whose classes are the speakers: each speaker with at least
+    --min-clips-per-speaker clips gives a seeded share of them to validation and the rest to
+    training; every other speaker's clips are UNSEEN, never trained on."""
+    split = pd.Series(UNSEEN, index=clips.index, dtype=object)
+    for _, rows in sorted(clips.groupby("speaker").indices.items()):  # sorted: draws in a fixed order
+        if len(rows) < config.min_clips_per_speaker:
+            continue
+        held = min(max(1, round(config.speaker_validation_share * len(rows))), len(rows) - 1)
+        split.iloc[rows] = TRAIN
+        split.iloc[rng.choice(rows, held, replace=False)] = VALIDATION
+    return split
+
+
+def check_speakers_trained(index: pd.DataFrame) -> None:
+    """Every validation speaker is a class seen in training; no unseen speaker is."""
+    by_split = {name: set(index.loc[index["split"] == name, "speaker"]) for name in (TRAIN, VALIDATION, UNSEEN)}
+    if untrained := sorted(by_split[VALIDATION] - by_split[TRAIN]):
+        raise PipelineError(f"{len(untrained)} validation speakers have no training clips (e.g. {untrained[:5]})")
+    if trained := sorted(by_split[UNSEEN] & by_split[TRAIN]):
+        raise PipelineError(f"{len(trained)} speakers kept for verification are also trained on (e.g. {trained[:5]})")
+    if not by_split[TRAIN]:
+        raise PipelineError("no speaker has --min-clips-per-speaker clips: nothing to train on; lower the setting")
 
 
 def check_speakers_disjoint(index: pd.DataFrame) -> None:
@@ -230,7 +256,10 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
     rng = np.random.default_rng(config.seed)
     task = get_task(config.task)
     clips = index_word_clips(paths.train_audio_dir, task)
-    clips["split"] = assign_splits(clips, paths.extract_dir, config.extra_validation_share)
+    if task.held_out == HELD_OUT_CLIPS:
+        clips["split"] = speaker_split(clips, config, rng)
+    else:
+        clips["split"] = assign_splits(clips, paths.extract_dir, config.extra_validation_share)
     if task.unknown_label is not None:  # a task with an unknown class validates it on words never trained on
         clips["split"] = hold_out(clips, config, rng, task.unknown_label)
     clips["offset"] = 0
@@ -257,7 +286,10 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
         parts.append(plan_noise_windows(noise_files, paths.extract_dir, NOISE, config.noise_bank, config, rng,
                                         label=NOISE, fixed_gain=1.0))
     index = pd.concat(parts, ignore_index=True)[INDEX_COLUMNS]
-    check_speakers_disjoint(index)
+    if task.held_out == HELD_OUT_CLIPS:
+        check_speakers_trained(index)
+    else:
+        check_speakers_disjoint(index)
     if (index["split"] == VALIDATION).sum() == 0:
         raise PipelineError("the validation split is empty: check validation_list.txt against train/audio")
 
@@ -267,9 +299,23 @@ def prepare(paths: Paths, config: PrepareConfig) -> None:
     check_test_matches_sample(test_index, paths.sample_submission)
     with atomic_path(paths.test_index_csv) as temp:
         test_index.to_csv(temp, index=False)
+    if task.held_out == HELD_OUT_CLIPS:
+        log_speaker_split(index)
+        return
     labelled = index[index["split"].isin([TRAIN, VALIDATION])]
     counts = labelled.groupby(["split", "label"]).size().unstack(0).fillna(0).astype(int)
     log.info("clips per label and split (%d held out of both, %d noise windows for mixing):\n%s",
              int((index["split"] == UNUSED).sum()), int((index["split"] == NOISE).sum()), counts.to_string())
     unseen = index[(index["split"] == VALIDATION) & index["word"].isin(config.holdout_words)]
     log.info("validation holds %d clips of words never trained on (%s)", len(unseen), ", ".join(config.holdout_words))
+
+
+def log_speaker_split(index: pd.DataFrame) -> None:
+    """One line, not a table: the classes are a few hundred speakers."""
+    train, validation, unseen = (index[index["split"] == name] for name in (TRAIN, VALIDATION, UNSEEN))
+    said = set(zip(train["speaker"], train["word"]))
+    new_word = sum((s, w) not in said for s, w in zip(validation["speaker"], validation["word"]))
+    log.info("%d speakers as classes: %d training clips, %d validation clips (%d of a word the speaker never says "
+             "in training); %d speakers with fewer clips (%d clips) kept for verification",
+             train["speaker"].nunique(), len(train), len(validation), new_word, unseen["speaker"].nunique(),
+             len(unseen))

@@ -44,9 +44,26 @@ class KerasMember:
         spec = tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)
         jit = True if getattr(model, "jit_compile", False) else None  # as Keras's make_predict_function
         self._run = tf.function(lambda x: model(x, training=False), jit_compile=jit).get_concrete_function(spec)
+        self._embed = None
 
     def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
         return self._run(np.asarray(x, np.float32)).numpy()
+
+    def embed(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """What the model's last Dense layer reads (its penultimate output), one row per clip."""
+        if self._embed is None:
+            import keras
+            import tensorflow as tf
+
+            dense = [i for i, layer in enumerate(self.model.layers) if isinstance(layer, keras.layers.Dense)]
+            if not dense or dense[-1] == 0:
+                raise PipelineError(f"model {self.model.name}: expected a model that ends in a Dense layer")
+            embedder = keras.Model(inputs=self.model.inputs, outputs=self.model.layers[dense[-1] - 1].output)
+            spec = tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)
+            self._embed = tf.function(lambda x: embedder(x, training=False)).get_concrete_function(spec)
+        parts = [self._embed(np.asarray(x[i:i + batch_size], np.float32)).numpy() for i in range(0, len(x), batch_size)]
+        embeddings = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        return embeddings.reshape(len(x), -1)
 
     def count_params(self) -> int:
         return self.model.count_params()

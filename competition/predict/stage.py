@@ -16,6 +16,7 @@ from ..inference.predictor import Predictor
 log = logging.getLogger(__name__)
 
 PREDICT_BATCH = 512
+LOGGED_COUNTS = 12  # a task with more classes (speakers) logs only its most predicted ones
 
 
 def predict(paths: Paths, config: PredictConfig) -> None:
@@ -23,7 +24,7 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     if predictor.task.name != config.task:
         raise PipelineError(f"the model in {paths.model_dir} was trained for task {predictor.task.name}, "
                             f"not {config.task}; run --stage train with --task {config.task}")
-    table = pd.read_csv(paths.feature_table("test"))
+    table = pd.read_csv(paths.feature_table("test"), keep_default_na=False)
     inputs = test_inputs(paths, predictor, table)  # streamed: memory stays at one batch
     log.info("%d model(s) run by %s, test-time shifts %s rows, decision threshold %.2f", len(predictor.members),
              config.engine, list(predictor.config.tta_shifts), predictor.config.unknown_threshold)
@@ -32,15 +33,20 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     labels = predictor.decide(probabilities).astype(object)  # room for a longer fallback label
     unreadable = ~table["readable"].to_numpy(bool)
     if unreadable.any():
-        labels[unreadable] = predictor.task.fallback_label
+        labels[unreadable] = fallback = predictor.task.fallback_label(predictor.labels)
         log.warning("%d unreadable test clips get the fallback label %r (listed by the features stage)",
-                    int(unreadable.sum()), predictor.task.fallback_label)
+                    int(unreadable.sum()), fallback)
     with atomic_path(paths.probabilities) as temp:
         np.save(temp, probabilities)
     submission = predictor.task.write_submission(paths.output, table["fname"], labels, paths.sample_submission)
     counts = submission[predictor.task.submission_columns[-1]].value_counts().reindex(predictor.labels, fill_value=0)
-    log.info("wrote %s: %d rows; predicted labels: %s", paths.output, len(submission),
-             ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if len(counts) > LOGGED_COUNTS:
+        shown = counts.sort_values(ascending=False, kind="stable").head(LOGGED_COUNTS)
+    else:
+        shown = counts
+    log.info("wrote %s: %d rows; predicted labels%s: %s", paths.output, len(submission),
+             "" if len(shown) == len(counts) else f" (the {len(shown)} most predicted of {len(counts)})",
+             ", ".join(f"{k} {v}" for k, v in shown.items()))
 
 
 def test_inputs(paths: Paths, predictor: Predictor, table: pd.DataFrame):

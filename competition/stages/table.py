@@ -132,7 +132,8 @@ STAGES: tuple[Stage, ...] = (
           lambda p: [path for split in FEATURE_SPLITS for path in (p.feature_cache(split), p.feature_table(split))],
           _run_features),
     Stage("train", TRAIN_UPSTREAM, TrainConfig,
-          lambda p: [p.model_file, p.labels_file, p.history_csv, p.metrics_json, p.inference_config],
+          lambda p: [p.model_file, p.labels_file, p.history_csv, p.metrics_json, p.inference_config,
+                     *[f for f in (p.verification, p.verification_curve) if f.exists()]],  # speakers only
           _run_train, worker_outputs=lambda p: [p.labels_file, p.history_csv]),
     Stage("predict", ("train", "features", "extract"), PredictConfig,
           lambda p: [p.output, p.probabilities], _run_predict, extra=_output, chief_only=True),

@@ -7,13 +7,15 @@ of what predict writes: `commands` (the competition's 12 labels) and `words` (al
 from __future__ import annotations
 
 from ..core.registry import Registry
-from .base import Task
+from .base import HELD_OUT_CLIPS, HELD_OUT_SPEAKERS, Task
 from .commands import CommandsTask
+from .speakers import SpeakersTask
 from .words import WordsTask
 
 TASKS: Registry[Task] = Registry("task")
 TASKS.add("commands", CommandsTask())
 TASKS.add("words", WordsTask())
+TASKS.add("speakers", SpeakersTask())
 
 
 def task_names() -> tuple[str, ...]:
@@ -24,4 +26,4 @@ def get_task(name: str) -> Task:
     return TASKS.get(name)
 
 
-__all__ = ["Task", "get_task", "task_names"]
+__all__ = ["HELD_OUT_CLIPS", "HELD_OUT_SPEAKERS", "Task", "get_task", "task_names"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,7 @@ from .. import PipelineError
 from ..core.io import atomic_path
 from ..core.labels import LABELS, SILENCE_LABEL, UNKNOWN_LABEL, word_to_label
 from ..core.metrics import balanced_accuracy
+from .base import HELD_OUT_SPEAKERS
 
 # Candidate confidence thresholds below which a command or silence prediction becomes "unknown".
 UNKNOWN_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -21,15 +22,22 @@ UNKNOWN_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 class CommandsTask:
     name: str = "commands"
     labels: tuple[str, ...] = LABELS
-    # Kaggle rejects a submission with missing rows, so an unreadable test clip still gets a
-    # label; an empty or broken recording is most often silence.
-    fallback_label: str = SILENCE_LABEL
     submission_columns: tuple[str, ...] = ("fname", "label")
     silence_label: str | None = SILENCE_LABEL  # prepare plans silence clips of this class
     unknown_label: str | None = UNKNOWN_LABEL  # auxiliary and held-out words become this class
+    held_out: str = HELD_OUT_SPEAKERS
+    verifies: bool = False
 
-    def label_of(self, word: str) -> str:
+    def label_of(self, word: str, speaker: str) -> str:
         return word_to_label(word)
+
+    def classes(self, training_labels: Iterable[str]) -> tuple[str, ...]:
+        return self.labels
+
+    def fallback_label(self, labels: Sequence[str]) -> str:
+        # Kaggle rejects a submission with missing rows, so an unreadable test clip still gets a
+        # label; an empty or broken recording is most often silence.
+        return SILENCE_LABEL
 
     def calibrate(self, probabilities: np.ndarray, y: np.ndarray,
                   enabled: bool = True) -> tuple[float, dict[float, float]]:
@@ -46,6 +54,10 @@ class CommandsTask:
         unsure = probabilities.max(axis=1) < threshold
         predicted[unsure] = list(self.labels if labels is None else labels).index(self.unknown_label)
         return predicted
+
+    def evaluate(self, probabilities: np.ndarray, y: np.ndarray, validation: pd.DataFrame,
+                 train: pd.DataFrame) -> dict[str, float]:
+        return {}
 
     def check_submission(self, submission: pd.DataFrame, sample: pd.DataFrame, where: Path) -> None:
         """Raise unless `submission` has exactly the sample's file names, once each, with valid labels."""

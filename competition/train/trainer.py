@@ -21,13 +21,14 @@ from ..core.cluster import MULTI_WORKER, is_chief, worker_task
 from ..core.config import TrainConfig
 from ..core.io import atomic_path, atomic_write_json
 from ..core.labels import write_labels
-from ..core.metrics import balanced_accuracy
+from ..core.metrics import balanced_accuracy, confused_pairs
 from ..core.paths import Paths
 from ..inference.config import InferenceConfig
 from ..inference.engines import KerasMember, get_engine
 from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
-from ..tasks import get_task
+from ..tasks import HELD_OUT_SPEAKERS, get_task
+from ..tasks.verification import Verification, sampled_rows
 from .augmentation import augment_batch
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def load_split(paths: Paths, config: TrainConfig, split: str, labels: list[str],
     `readable_rows`)."""
     features = np.load(paths.feature_cache(split), mmap_mode="r")
     check_cache_shape(features.shape[1:], config, paths.feature_cache(split))
-    table = pd.read_csv(paths.feature_table(split))
+    table = read_feature_table(paths, split)
     if len(table) != len(features):
         raise PipelineError(
             f"{paths.features_dir}: {split}.npy has {len(features)} rows but {split}.csv has "
@@ -66,6 +67,12 @@ def load_split(paths: Paths, config: TrainConfig, split: str, labels: list[str],
     if not in_memory:
         return features, np.where(usable, classes, -1).astype(np.int32)
     return np.asarray(features[usable]), classes[usable]
+
+
+def read_feature_table(paths: Paths, split: str) -> pd.DataFrame:
+    # as text: a speaker id of digits alone ("00176480") must stay the label it is
+    return pd.read_csv(paths.feature_table(split), keep_default_na=False,
+                       dtype={"label": str, "speaker": str, "word": str})
 
 
 def readable_rows(y: np.ndarray) -> np.ndarray:
@@ -268,15 +275,18 @@ class Checkpoint:
         self.state_file.unlink(missing_ok=True)
 
 
-def _new_model(config: TrainConfig, member: int, n_train: int) -> keras.Model:
+def _new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) -> keras.Model:
     seed_everything(config.seed + member)
-    model = build_model(config.model, config.audio, len(get_task(config.task).labels), config.features)
+    model = build_model(config.model, config.audio, n_classes, config.features)
     steps = int(np.ceil(n_train / config.batch_size)) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
 
+
+# A task with more classes (words, speakers) logs its most confused pairs instead of the whole matrix.
+LOGGED_MATRIX_CLASSES = 12
 
 HISTORY_COLUMNS = ["member", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
                    "seconds"]
@@ -305,7 +315,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             model = checkpoint.restore_model(state)
             log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
         else:
-            model = _new_model(config, member, len(known))
+            model = _new_model(config, member, len(known), len(data["labels"]))
             state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
             if member == 0:
                 gpus = len(tf.config.list_logical_devices("GPU"))
@@ -357,15 +367,17 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     another fingerprint is ignored and training starts over."""
     strategy = distribution(config)  # first: a multi-worker strategy must start before any other TensorFlow op
     chief = is_chief(config.strategy)
-    labels = list(get_task(config.task).labels)
-    data = {"train": load_split(paths, config, "train", labels, in_memory=False),
+    task = get_task(config.task)
+    labels = list(task.classes(read_feature_table(paths, "train")["label"]))
+    data = {"labels": labels, "train": load_split(paths, config, "train", labels, in_memory=False),
             "validation": load_split(paths, config, "validation", labels)}
     noise_file = paths.feature_cache("noise")
     data["noise"] = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
                      if noise_file.exists() else None)
     data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
-    log.info("training on %d clips, validating on %d held-out-speaker clips, %d noise windows for mixing",
-             len(readable_rows(data["train"][1])), len(data["validation"][0]),
+    log.info("training on %d clips of %d classes, validating on %d %s clips, %d noise windows for mixing",
+             len(readable_rows(data["train"][1])), len(labels), len(data["validation"][0]),
+             "held-out-speaker" if task.held_out == HELD_OUT_SPEAKERS else "held-out",
              0 if data["noise"] is None else len(data["noise"]))
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     write_labels(paths.labels_file, labels)
@@ -410,15 +422,55 @@ def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x
     with atomic_path(paths.confusion_csv) as temp:
         matrix.to_csv(temp)
     dataclasses.replace(inference, unknown_threshold=threshold).save(paths.inference_config)
+    readable = {split: read_feature_table(paths, split).query("readable") for split in ("train", "validation")}
+    task_scores = task.evaluate(probabilities, y_val, readable["validation"], readable["train"])
+    if task.verifies and (verification := verify_unseen_speakers(paths, config, members)) is not None:
+        task_scores["verification"] = verification.summary()
     atomic_write_json(paths.metrics_json, {
         "validation_accuracy": accuracy, "validation_balanced_accuracy": balanced,
         "validation_balanced_accuracy_by_threshold": {str(t): s for t, s in scores.items()},
         "unknown_threshold": threshold, "validation_clips": int(len(y_val)), "per_class_accuracy": per_class,
         "parameters": int(members[0].count_params()),
         "model_bytes": sum(paths.member_file(m).stat().st_size for m in range(config.ensemble)),
+        **({"task_scores": task_scores} if task_scores else {}),
     })
-    log.info("unknown threshold %.2f chosen on validation (balanced accuracy by threshold: %s)", threshold,
-             ", ".join(f"{t}: {s:.4f}" for t, s in scores.items()))
-    log.info("held-out-speaker validation: accuracy %.4f, balanced over the %d labels %.4f (%d clips)",
-             accuracy, len(labels), balanced, len(y_val))
-    log.info("confusion matrix (rows: true, columns: predicted):\n%s", matrix.to_string())
+    if len(scores) > 1:
+        log.info("unknown threshold %.2f chosen on validation (balanced accuracy by threshold: %s)", threshold,
+                 ", ".join(f"{t}: {s:.4f}" for t, s in scores.items()))
+    log.info("%s validation: accuracy %.4f, balanced over the %d labels %.4f (%d clips)",
+             "held-out-speaker" if task.held_out == HELD_OUT_SPEAKERS else "held-out-clip", accuracy, len(labels),
+             balanced, len(y_val))
+    if len(labels) <= LOGGED_MATRIX_CLASSES:
+        log.info("confusion matrix (rows: true, columns: predicted):\n%s", matrix.to_string())
+    else:
+        log.info("most confused pairs:\n%s", confused_pairs(matrix, LOGGED_MATRIX_CLASSES).to_string(index=False))
+    if numbers := {name: value for name, value in task_scores.items() if not isinstance(value, dict)}:
+        log.info("validation, the task's own scores: %s", ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
+
+
+def verify_unseen_speakers(paths: Paths, config: TrainConfig, members: list[KerasMember]) -> Verification | None:
+    """Embed (a seeded sample of) the clips of the speakers never trained on with every member,
+    score every pair, and save the equal error rate and its curve; None when they give no pairs
+    of both kinds."""
+    for stale in (paths.verification, paths.verification_curve):
+        stale.unlink(missing_ok=True)
+    features = np.load(paths.feature_cache("unseen"), mmap_mode="r")
+    table = read_feature_table(paths, "unseen")
+    rows = sampled_rows(np.flatnonzero(table["readable"].to_numpy(bool)), config.seed)
+    clips_per_speaker = table["speaker"].iloc[rows].value_counts()
+    if len(clips_per_speaker) < 2 or not (clips_per_speaker > 1).any():
+        log.warning("verification skipped: the speakers never trained on (those with fewer than "
+                    "--min-clips-per-speaker clips) give %d clips of %d speakers, too few for both same-speaker "
+                    "and different-speaker pairs", len(rows), len(clips_per_speaker))
+        return None
+    clips = np.asarray(features[rows], dtype=np.float32)
+    # each member's embedding scaled to unit length, so the cosine of the joined vectors is their mean cosine
+    parts = [member.embed(clips) for member in members]
+    embeddings = np.concatenate([p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts],
+                                axis=1)
+    verification = Verification.measure(embeddings, table["speaker"].to_numpy(str)[rows])
+    verification.save(paths.verification)
+    log.info("verification on %d speakers never trained on (%d clips, %d same-speaker and %d different-speaker "
+             "pairs): equal error rate %.4f", verification.speakers, verification.clips, verification.same_pairs,
+             verification.different_pairs, verification.eer)
+    return verification
