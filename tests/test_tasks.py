@@ -69,3 +69,161 @@ def test_a_second_task_keeps_its_own_folder_and_leaves_the_competition_up_to_dat
 ])
 def test_each_task_writes_its_own_default_submission(argv, expected):
     assert run.default_output(run.parse_args(argv)) == Path(expected)
+
+
+# ---- speakers ------------------------------------------------------------------------------
+
+def _clips(counts: dict[str, int]) -> pd.DataFrame:
+    """Word clips of speakers with the given numbers of clips, each saying a different word per take."""
+    rows = [{"path": f"train/audio/{WORDS[take % 30]}/{speaker}_nohash_{take}.wav", "word": WORDS[take % 30],
+             "label": speaker, "speaker": speaker} for speaker, count in counts.items() for take in range(count)]
+    return pd.DataFrame(rows)
+
+
+def _split(clips: pd.DataFrame, **settings) -> pd.Series:
+    from competition.core.config import PrepareConfig, Settings, project
+    from competition.data.prepare import speaker_split
+
+    config = project(PrepareConfig, Settings(task="speakers", **settings))
+    return speaker_split(clips, config, np.random.default_rng(config.seed))
+
+
+def test_the_speaker_split_holds_out_a_seeded_share_of_each_speaker_and_keeps_the_rest_unseen():
+    from competition.data.prepare import TRAIN, UNSEEN, VALIDATION, check_speakers_trained
+
+    clips = _clips({"00176480": 10, "0a7c2a8d": 20, "1b2c3d4e": 9, "2c3d4e5f": 3, "3d4e5f60": 40})
+    split = _split(clips)
+    by_speaker = clips.assign(split=split).groupby("speaker")["split"]
+    held = by_speaker.apply(lambda s: int((s == VALIDATION).sum()))
+    assert held.to_dict() == {"00176480": 3, "0a7c2a8d": 6, "1b2c3d4e": 0, "2c3d4e5f": 0, "3d4e5f60": 12}
+    assert set(split[clips["speaker"].isin(["1b2c3d4e", "2c3d4e5f"])]) == {UNSEEN}  # fewer than 10 clips
+    trained = set(clips.loc[split == TRAIN, "speaker"])
+    assert set(clips.loc[split == VALIDATION, "speaker"]) <= trained
+    assert not set(clips.loc[split == UNSEEN, "speaker"]) & trained
+    check_speakers_trained(clips.assign(split=split))  # the prepare stage's own check agrees
+
+    assert split.equals(_split(clips))  # seeded: the same clips for the same seed
+    assert not split.equals(_split(clips, seed=43))
+    assert set(_split(clips, min_clips_per_speaker=3)[clips["speaker"] == "2c3d4e5f"]) == {TRAIN, VALIDATION}
+    assert (_split(clips, speaker_validation_share=0.5) == VALIDATION).sum() == 5 + 10 + 20
+
+
+def test_the_prepare_check_refuses_a_validation_speaker_never_trained_on():
+    from competition.data.prepare import check_speakers_trained
+
+    clips = _clips({"aaaa0001": 3, "bbbb0002": 2}).assign(split=["train", "validation", "train", "unseen", "unseen"])
+    check_speakers_trained(clips)
+    with pytest.raises(PipelineError, match="1 validation speakers have no training clips"):
+        check_speakers_trained(clips.assign(split=["train", "validation", "train", "validation", "validation"]))
+    with pytest.raises(PipelineError, match="also trained on"):
+        check_speakers_trained(clips.assign(split=["train", "validation", "unseen", "unseen", "unseen"]))
+
+
+def test_a_speakers_setting_leaves_the_other_tasks_fingerprints_alone():
+    from competition.core.config import PrepareConfig, Settings, fingerprint, project
+
+    for task in ("commands", "words"):
+        plain, changed = (fingerprint(project(PrepareConfig, Settings(task=task, min_clips_per_speaker=n)))
+                          for n in (10, 20))
+        assert plain == changed and "min_clips_per_speaker" not in plain
+    plain, changed = (fingerprint(project(PrepareConfig, Settings(task="speakers", min_clips_per_speaker=n)))
+                      for n in (10, 20))
+    assert plain["min_clips_per_speaker"] == 10 and plain != changed
+    with pytest.raises(PipelineError, match="--min-clips-per-speaker must be at least 2"):
+        Settings(min_clips_per_speaker=1)
+
+
+def test_the_equal_error_rate_of_known_cases():
+    from competition.tasks.verification import equal_error_rate, error_rates
+
+    # thresholds 0.9, 0.8, 0.7: same-speaker 0.3 is refused while different-speaker 0.7 is accepted
+    same = np.array([True, True, True, False, False, False])
+    assert equal_error_rate(error_rates(np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1]), same)) == pytest.approx(1 / 3)
+    assert equal_error_rate(error_rates(np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), same)) == 0.0  # apart
+    assert equal_error_rate(error_rates(np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), same)) == 1.0  # upside down
+    # interpolated: the rates cross half-way between two thresholds
+    curve = error_rates(np.array([0.9, 0.5, 0.6, 0.1]), np.array([True, True, False, False]))
+    assert list(curve["false_accept"]) == [0, 0, 0.5, 0.5, 1] and list(curve["false_reject"]) == [1, 0.5, 0.5, 0, 0]
+    assert equal_error_rate(curve) == 0.5
+    with pytest.raises(PipelineError, match="both same-speaker and different-speaker pairs"):
+        error_rates(np.array([0.5, 0.6]), np.array([True, True]))
+
+
+def test_verification_scores_pairs_by_cosine_and_round_trips(tmp_path):
+    from competition.tasks.verification import Verification, pair_scores
+
+    embeddings = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
+    scores, same = pair_scores(embeddings, np.array(["a", "a", "b", "b"]))
+    assert list(same) == [True, False, False, False, False, True]
+    assert scores[0] == pytest.approx(2 / np.hypot(2, 0.1)) and scores[1] == pytest.approx(0.0)
+    verification = Verification.measure(embeddings, np.array(["a", "a", "b", "b"]))
+    assert verification.eer == 0.0 and (verification.same_pairs, verification.different_pairs) == (2, 4)
+    verification.save(tmp_path / "verification.json")
+    loaded = Verification.load(tmp_path / "verification.json")
+    assert loaded.summary() == verification.summary()
+    pd.testing.assert_frame_equal(loaded.curve, verification.curve)
+    (tmp_path / "verification.csv").write_text("nonsense\n")
+    with pytest.raises(PipelineError, match="verification.json .* cannot read it"):
+        Verification.load(tmp_path / "verification.json")
+
+
+def test_the_speakers_task_scores_top_k_and_words_never_said_in_training():
+    task = get_task("speakers")
+    assert task.classes(["b", "a", "b", "c"]) == ("a", "b", "c")
+    probabilities = np.array([[0.6, 0.3, 0.1] + [0.0] * 3, [0.1, 0.2, 0.3, 0.4, 0.0, 0.0], [0.5, 0.1, 0.1, 0.1,
+                                                                                              0.1, 0.1]])
+    y = np.array([0, 0, 5])  # right; in the top 5 only; outside the top 5 (ties keep the first classes)
+    validation = pd.DataFrame({"speaker": ["s0", "s0", "s5"], "word": ["yes", "cat", "no"]})
+    train = pd.DataFrame({"speaker": ["s0", "s5"], "word": ["yes", "no"]})
+    scores = task.evaluate(probabilities, y, validation, train)
+    assert scores == {"top1": pytest.approx(1 / 3), "top5": pytest.approx(2 / 3), "top1_new_word": 0.0,
+                      "new_word_clips": 1}
+
+
+def test_confused_pairs_are_the_largest_off_diagonal_cells():
+    from competition.core.metrics import confused_pairs
+
+    matrix = pd.DataFrame([[5, 3, 0], [1, 4, 0], [0, 3, 2]], index=["a", "b", "c"], columns=["a", "b", "c"])
+    pairs = confused_pairs(matrix, 2)
+    assert pairs[["true", "predicted", "clips"]].values.tolist() == [["a", "b", 3], ["c", "b", 3]]
+    assert pairs["share_of_true"].tolist() == pytest.approx([3 / 8, 3 / 5])
+
+
+@pytest.fixture(scope="module")
+def speakers_run(tmp_path_factory):
+    """The whole pipeline for the speakers task on a tiny competition with occasional speakers."""
+    from competition.core.config import Settings
+    from competition.data.demo import make_demo_competition
+
+    root = tmp_path_factory.mktemp("speakers")
+    make_demo_competition(root / "input", seed=7, n_speakers=6, n_test=20, n_occasional=6)
+    paths = Paths(root / "input", root / "work", root / "speakers.csv", task="speakers")
+    settings = Settings(task="speakers", epochs=2, batch_size=32, workers=1)
+    stages.run("all", paths, settings)
+    return paths, settings
+
+
+def test_the_speakers_task_end_to_end(speakers_run, capsys):
+    import json
+
+    paths, settings = speakers_run
+    assert paths.model_dir == paths.work_dir / "tasks" / "speakers" / "model"
+    index = pd.read_csv(paths.index_csv, keep_default_na=False, dtype=str)
+    classes = sorted(set(index.loc[index["split"] == "train", "speaker"]))
+    assert len(classes) == 6 and paths.labels_file.read_text().split() == classes  # the six regular speakers
+    assert set(index.loc[index["split"] == "unseen", "speaker"]).isdisjoint(classes)
+    scores = json.loads(paths.metrics_json.read_text())["task_scores"]
+    assert 0 <= scores["top1"] <= scores["top5"] <= 1 and scores["new_word_clips"] > 0
+    verification = scores["verification"]
+    assert verification["speakers"] == 6 and verification["same_pairs"] > 0 and 0 <= verification["eer"] <= 1
+    submission = pd.read_csv(paths.output, dtype=str)
+    assert list(submission.columns) == ["fname", "speaker"] and set(submission["speaker"]) <= set(classes)
+
+    stages.run("report", paths, settings)
+    report = paths.train_report_page.read_text()
+    assert (paths.train_report / "verification_det.png").exists() and "Equal error rate" in report
+
+    wav = next((paths.extract_dir / "train" / "audio" / "yes").glob(f"{classes[0]}_nohash_*.wav"))
+    assert run.main(["--classify", str(wav), "--task", "speakers", "--work-dir", str(paths.work_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert sum(speaker in printed for speaker in classes) == 3  # the top three speakers

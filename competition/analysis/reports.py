@@ -44,9 +44,16 @@ def per_class_scores(matrix: pd.DataFrame) -> pd.DataFrame:
                         index=pd.Index(matrix.index, name="label"))
 
 
+def training_clips(paths: Paths) -> pd.Series:
+    """Readable training clips per class: where a class with few clips stands shows beside its scores."""
+    table = pd.read_csv(paths.feature_table("train"), keep_default_na=False, dtype={"label": str},
+                        usecols=["label", "readable"])
+    return table.loc[table["readable"].astype(bool), "label"].value_counts().rename("training_clips")
+
+
 def _read_model_outputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     needed = [paths.history_csv, paths.confusion_csv, paths.metrics_json, paths.model_file,
-              paths.feature_cache("validation"), paths.feature_table("validation")]
+              paths.feature_cache("validation"), paths.feature_table("validation"), paths.feature_table("train")]
     if missing := [str(p) for p in needed if not p.exists()]:
         raise PipelineError(f"the training report needs {', '.join(missing)}: run --stage train first "
                             "(and --stage features before it)")
@@ -158,7 +165,7 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
     history, matrix, metrics = _read_model_outputs(paths)
     task_scores = {k: v for k, v in metrics.get("task_scores", {}).items() if not isinstance(v, dict)}
     held_out = "held-out speakers" if "top1_new_word" not in task_scores else "held-out clips of known speakers"
-    scores = per_class_scores(matrix)
+    scores = per_class_scores(matrix).join(training_clips(paths))
     validation, audio = validation_predictions(paths)
     embeddings, labels, rows = validation_embeddings(paths, config)
     components = min(3, *embeddings.shape)

@@ -46,8 +46,9 @@ def error_rates(scores: np.ndarray, same: np.ndarray) -> pd.DataFrame:
     if same.all() or not same.any():
         raise PipelineError("verification needs both same-speaker and different-speaker pairs; "
                             f"got {int(same.sum())} same and {int((~same).sum())} different")
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    ordered, accepted_same = np.asarray(scores)[order], same[order]
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    ordered, accepted_same = scores[order], same[order]
     last_of_each = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
     true_accepts, false_accepts = np.cumsum(accepted_same)[last_of_each], np.cumsum(~accepted_same)[last_of_each]
     return pd.DataFrame({
