@@ -1,4 +1,6 @@
 """The baseline side stage: pooled-MFCC classifiers on the tiny competition."""
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -31,6 +33,9 @@ def test_results_table_has_every_model_scored_on_validation(fitted):
     assert list(results.columns) == baseline.RESULT_COLUMNS
     assert list(results["model"]) == list(BASELINE_MODELS)
     assert results["validation_accuracy"].between(0, 1).all() and (results["fit_seconds"] >= 0).all()
+    assert results[baseline.MACRO_COLUMNS].stack().between(0, 1).all()
+    # macro scores weigh each class with validation clips the same: their recall is the balanced accuracy
+    assert np.allclose(results["validation_macro_recall"], results["validation_balanced_accuracy"])
     # the synthetic words are tone sequences: pooled MFCCs separate them far above chance (1/12)
     assert results["validation_accuracy"].max() > 0.5
     for name, size in zip(results["model"], results["model_bytes"]):
@@ -75,6 +80,34 @@ def test_the_manifest_records_the_submission_model(fitted):
     manifest = manifests.read(paths, "baseline")
     assert manifest["config"]["baseline_model"] == "knn"
     assert set(manifest["outputs"]) == {"baseline/results.csv"} | {f"baseline/{n}.joblib" for n in BASELINE_MODELS}
+
+
+def _config(**settings):
+    return stages.stage_by_name("baseline").configure(Settings(workers=1, **settings), Paths(Path(), Path(), Path("o")))
+
+
+def test_every_model_learns_speaker_ids_that_read_as_numbers():
+    # the speakers task's labels: a forest's class_weight="balanced" alone fails on 47938606 and 00123
+    config = _config()
+    rng = np.random.default_rng(0)
+    labels = np.array(["47938606", "00123", "0a7c2a8d"])
+    y = labels[np.arange(60) % 3]
+    x = rng.normal(size=(60, 4)) + (np.arange(60) % 3)[:, None]
+    for name in BASELINE_MODELS:
+        model = baseline.fit_model(name, baseline.make_model(name, config), x, y)
+        assert set(model.classes_) == set(labels) and set(model.predict(x)) <= set(labels)
+
+
+def test_the_forest_weighted_per_clip_is_the_forest_with_balanced_class_weights():
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 4)), rng.choice(LABELS[:4], size=200, p=[0.55, 0.25, 0.15, 0.05])
+    ours = baseline.fit_model("forest", baseline.make_model("forest", _config(seed=3)), x, y)
+    theirs = RandomForestClassifier(n_estimators=100, min_samples_leaf=3, class_weight="balanced", n_jobs=1,
+                                    random_state=3).fit(x, y)
+    probe = rng.normal(size=(300, 4))
+    assert np.array_equal(ours.predict_proba(probe), theirs.predict_proba(probe))
 
 
 def test_an_unknown_model_name_is_refused_with_the_choices():

@@ -1,4 +1,5 @@
-"""The scale benchmark's own pieces: the Kaggle-sized test set and the notebook recipe it compares with."""
+"""The benchmarks' own pieces: the scale benchmark's test set and notebook recipe, the seeds' table, and the
+comparison of a task's models, end to end on a tiny competition."""
 import json
 
 import numpy as np
@@ -58,3 +59,60 @@ def test_the_seed_table_gives_each_seed_then_mean_min_and_max(tmp_path):
     assert table.loc[43, "public"] == 0.921 and table.loc[42, "train_minutes"] == 10.0
     assert abs(table.loc["mean", "validation_balanced"] - 0.92) < 1e-12
     assert table.loc["min", "public"] == 0.921 and table.loc["max", "validation_plain"] == 0.94
+
+
+def test_a_network_row_reads_metrics_confusion_and_the_train_manifest(tmp_path):
+    compare = load_benchmark("compare")
+    paths = compare.task_paths(tmp_path / "speakers-dense-mfcc", "speakers")
+    paths.model_dir.mkdir(parents=True)
+    paths.manifest("train").parent.mkdir(parents=True)
+    paths.metrics_json.write_text(json.dumps({
+        "parameters": 1000, "model_bytes": 5000, "validation_accuracy": 5 / 6, "validation_balanced_accuracy": 0.875,
+        "task_scores": {"top1": 5 / 6, "top5": 0.9, "top1_new_word": 0.5, "verification": {"eer": 0.2}}}))
+    labels = ["1e5", "0a7c2a8d"]  # speaker ids stay text
+    pd.DataFrame([[3, 1], [0, 2]], index=pd.Index(labels, name="true"), columns=labels).to_csv(paths.confusion_csv)
+    paths.manifest("train").write_text(json.dumps({"seconds": 90.0, "config": {"epochs": 5}}))
+    row = compare.network_row(paths, "dense", "mfcc")
+    # by hand: precision 3/3 and 2/3, recall 3/4 and 2/2, F1 6/7 and 4/5
+    assert row["family"] == "dense on mfcc" and row["kind"] == "network" and row["epochs"] == 5
+    assert np.isclose(row["macro_precision"], 5 / 6) and np.isclose(row["macro_recall"], 0.875)
+    assert np.isclose(row["macro_f1"], (6 / 7 + 4 / 5) / 2) and row["train_minutes"] == 1.5
+    assert (row["top5"], row["top1_new_word"], row["eer"]) == (0.9, 0.5, 0.2)
+    table = compare.comparison([row, {"family": "knn (pooled MFCC16k)", "kind": "classical", "balanced_accuracy": 0.9}],
+                               verifies=True)
+    assert list(table.columns) == compare.COLUMNS + compare.VERIFICATION_COLUMNS
+    assert list(table["kind"]) == ["classical", "network"] and table["parameters"].isna()[0]
+
+
+def test_the_comparison_has_each_family_and_the_classical_models_and_a_rerun_trains_nothing(tmp_path, capsys):
+    from competition.core.config import BASELINE_MODELS
+    from competition.data.demo import make_demo_competition
+
+    compare = load_benchmark("compare")
+    make_demo_competition(tmp_path / "input", seed=7, n_speakers=6, n_test=20)
+    root = tmp_path / "compare"
+    argv = ["--task", "words", "--input-dir", str(tmp_path / "input"), "--root", str(root), "--epochs", "1",
+            "--families", "dense:mfcc", "conv1d:wave", "--", "--workers", "1"]
+    compare.main(argv)
+    assert "networks at 1 epochs, seed 42" in capsys.readouterr().out
+    table = pd.read_csv(root / "words-compare.csv")
+    assert list(table.columns) == compare.COLUMNS
+    assert sorted(table["family"]) == sorted(["dense on mfcc", "conv1d on wave",
+                                              *[f"{name} (pooled MFCC16k)" for name in BASELINE_MODELS]])
+    networks, classical = table[table["kind"] == "network"], table[table["kind"] == "classical"]
+    assert (networks["parameters"] > 0).all() and (networks["epochs"] == 1).all()
+    assert classical["parameters"].isna().all() and (table["model_bytes"] > 0).all()
+    scores = table[["accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"]]
+    assert ((scores >= 0) & (scores <= 1)).all().all()
+    assert np.allclose(table["macro_recall"], table["balanced_accuracy"], atol=1e-4)  # over the classes present
+    assert table["balanced_accuracy"].is_monotonic_decreasing
+    clip = next((root / "shared" / "extract" / "train" / "audio").rglob("*.wav"))
+    assert (root / "words-conv1d-wave" / clip.relative_to(root / "shared")).samefile(clip)  # extracted once
+
+    manifests = {path: path.read_bytes() for path in root.glob("*/**/manifests/*.json")}
+    logs = {path: path.stat().st_size for path in root.glob("*.log")}
+    compare.main(argv)
+    assert capsys.readouterr().err.count("up to date, skipped") == 5  # extract, prepare, baseline, two families
+    assert {path: path.read_bytes() for path in root.glob("*/**/manifests/*.json")} == manifests
+    assert {path: path.stat().st_size for path in root.glob("*.log")} == logs  # no run started
+    assert pd.read_csv(root / "words-compare.csv").equals(table)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from .. import PipelineError
 from ..core.config import BASELINE_MODELS, AudioConfig, BaselineConfig
 from ..core.io import atomic_path
+from ..core.metrics import macro_scores
 from ..core.paths import Paths
 from ..core.workers import chunked, map_chunks
 from ..frontend.audio import AudioError, load_clip
@@ -28,12 +29,13 @@ log = logging.getLogger(__name__)
 
 MFCC16K = Mfcc16kConfig()
 CHUNK_SIZE = 256
-RESULT_COLUMNS = ["model", "validation_accuracy", "validation_balanced_accuracy", "fit_seconds",
+MACRO_COLUMNS = ["validation_macro_precision", "validation_macro_recall", "validation_macro_f1"]
+RESULT_COLUMNS = ["model", "validation_accuracy", "validation_balanced_accuracy", *MACRO_COLUMNS, "fit_seconds",
                   "predict_seconds", "model_bytes"]
 
 
 def make_model(name: str, config: BaselineConfig):
-    """An unfitted scikit-learn model; class weights balanced where supported, as the CNN trains."""
+    """An unfitted scikit-learn model, its classes balanced as the CNN trains (the forest by fit_model)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -46,7 +48,7 @@ def make_model(name: str, config: BaselineConfig):
         "knn": lambda: make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=3)),
         "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced")),
         # leaves of at least 3 clips: fully grown trees would make the saved forest huge at full scale
-        "forest": lambda: RandomForestClassifier(n_estimators=100, min_samples_leaf=3, class_weight="balanced",
+        "forest": lambda: RandomForestClassifier(n_estimators=100, min_samples_leaf=3,  # balanced by fit_model
                                                  n_jobs=config.workers, random_state=seed),
         "linear-svm": lambda: make_pipeline(StandardScaler(), LinearSVC(C=0.1, class_weight="balanced",
                                                                         max_iter=5000, random_state=seed)),
@@ -56,6 +58,21 @@ def make_model(name: str, config: BaselineConfig):
     if name not in factories:
         raise PipelineError(f"--baseline-model must be one of {', '.join(BASELINE_MODELS)}; got {name!r}")
     return factories[name]()
+
+
+# Balanced through weights per clip in fit_model rather than class_weight="balanced": the forest's own
+# option fails on labels that read as numbers (speaker ids such as 47938606; scikit-learn 1.9), and
+# the weights per clip are the same numbers.
+WEIGHTED_BY_CLIP = ("forest",)
+
+
+def fit_model(name: str, model, x: np.ndarray, y: np.ndarray):
+    """Fit a model of make_model on (x, y)."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if name in WEIGHTED_BY_CLIP:
+        return model.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+    return model.fit(x, y)
 
 
 def _pooled_chunk(args: tuple[list[tuple[str, int, float]], AudioConfig]) -> tuple[np.ndarray, list[str]]:
@@ -119,7 +136,7 @@ def _labelled(paths: Paths, config: BaselineConfig, index: pd.DataFrame, split: 
 def baseline(paths: Paths, config: BaselineConfig) -> pd.DataFrame:
     """Fit every model on the train split, score it on validation, save it; returns the table."""
     import joblib
-    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix
     from threadpoolctl import threadpool_limits
 
     try:
@@ -138,15 +155,18 @@ def baseline(paths: Paths, config: BaselineConfig) -> pd.DataFrame:
         # The forest still uses --workers, through joblib, which does not spin.
         with threadpool_limits(1):
             started = time.perf_counter()
-            model.fit(x_train, y_train)
+            fit_model(name, model, x_train, y_train)
             fitted = time.perf_counter()
             predicted = model.predict(x_val)
             done = time.perf_counter()
         target = paths.baseline_model(name)
         with atomic_path(target) as temp:
             joblib.dump(model, temp, compress=3)  # a forest shrinks about five times
+        labels = sorted({*model.classes_, *y_val})
+        matrix = pd.DataFrame(confusion_matrix(y_val, predicted, labels=labels), index=labels, columns=labels)
         rows.append({"model": name, "validation_accuracy": float((predicted == y_val).mean()),
                      "validation_balanced_accuracy": float(balanced_accuracy_score(y_val, predicted)),
+                     **{f"validation_{k}": v for k, v in macro_scores(matrix).items()},
                      "fit_seconds": round(fitted - started, 2), "predict_seconds": round(done - fitted, 3),
                      "model_bytes": target.stat().st_size})
         log.info("baseline %s: validation accuracy %.4f", name, rows[-1]["validation_accuracy"])

@@ -13,7 +13,7 @@ from .. import PipelineError
 from ..core.config import AudioConfig, ReportConfig
 from ..core.io import atomic_dir, atomic_path
 from ..core.labels import LABELS, UNKNOWN_LABEL
-from ..core.metrics import confused_pairs
+from ..core.metrics import confused_pairs, per_class_scores
 from ..core.paths import Paths
 from ..data.prepare import CLIP, NOISE_WINDOW, ROOM_TONE
 from ..frontend.audio import AudioError, load_clip, load_room_tone
@@ -31,17 +31,10 @@ TOP_CLASSES = 20
 GRID_CLASSES = 30
 
 
-def per_class_scores(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Precision, recall, F1 and support per label from a confusion matrix (rows true, columns predicted)."""
-    counts = matrix.to_numpy(float)
-    correct = np.diag(counts)
-    support, predicted = counts.sum(axis=1), counts.sum(axis=0)
-    precision = np.divide(correct, predicted, out=np.zeros_like(correct), where=predicted > 0)
-    recall = np.divide(correct, support, out=np.zeros_like(correct), where=support > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(correct), where=total > 0)
-    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int)},
-                        index=pd.Index(matrix.index, name="label"))
+def read_confusion_matrix(path: Path) -> pd.DataFrame:
+    """model/confusion_matrix.csv as counts, rows true and columns predicted; class names stay text
+    (a speaker id such as 1e5 is not a number)."""
+    return pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False).astype(int)
 
 
 def training_clips(paths: Paths) -> pd.Series:
@@ -57,8 +50,7 @@ def _read_model_outputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     if missing := [str(p) for p in needed if not p.exists()]:
         raise PipelineError(f"the training report needs {', '.join(missing)}: run --stage train first "
                             "(and --stage features before it)")
-    matrix = pd.read_csv(needed[1], index_col=0, dtype=str, keep_default_na=False)  # speaker ids stay text
-    return pd.read_csv(needed[0]), matrix.astype(int), json.loads(needed[2].read_text())
+    return pd.read_csv(needed[0]), read_confusion_matrix(needed[1]), json.loads(needed[2].read_text())
 
 
 def validation_predictions(paths: Paths) -> tuple[pd.DataFrame, AudioConfig]:

@@ -362,6 +362,8 @@ class ExploreConfig:
 
 # Bump when the baseline's pooled features change, so its caches are not reused.
 BASELINE_CACHE_FORMAT = 1
+# Bump when baseline/results.csv gains columns, so a table without them is refitted (the features' cache is kept).
+BASELINE_RESULTS_FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,6 +375,7 @@ class BaselineConfig:
     audio: AudioConfig
     workers: int
     cache_format: int = BASELINE_CACHE_FORMAT
+    results_format: int = BASELINE_RESULTS_FORMAT
 
 
 @dataclasses.dataclass(frozen=True)

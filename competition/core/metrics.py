@@ -24,3 +24,24 @@ def confused_pairs(matrix: pd.DataFrame, count: int) -> pd.DataFrame:
     pairs["share_of_true"] = pairs["clips"] / support[true]
     return pairs.sort_values(["clips", "true", "predicted"], ascending=[False, True, True]).head(count).reset_index(
         drop=True)
+
+
+def per_class_scores(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label from a confusion matrix (rows true, columns predicted)."""
+    counts = matrix.to_numpy(float)
+    correct = np.diag(counts)
+    support, predicted = counts.sum(axis=1), counts.sum(axis=0)
+    precision = np.divide(correct, predicted, out=np.zeros_like(correct), where=predicted > 0)
+    recall = np.divide(correct, support, out=np.zeros_like(correct), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(correct), where=total > 0)
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int)},
+                        index=pd.Index(matrix.index, name="label"))
+
+
+def macro_scores(matrix: pd.DataFrame) -> dict[str, float]:
+    """Precision, recall and F1 averaged over the classes that have clips (rows with support), each
+    class weighing the same: `macro_recall` is then the balanced accuracy."""
+    scores = per_class_scores(matrix)
+    present = scores[scores["support"] > 0]
+    return {f"macro_{name}": float(present[name].mean()) for name in ("precision", "recall", "f1")}
