@@ -42,8 +42,10 @@ def test_per_class_table_matches_the_confusion_matrix(finished_run):
     write_training_report(paths, settings)
     scores = pd.read_csv(paths.reports_dir / "train" / "per_class.csv", index_col="label")
     matrix = pd.read_csv(paths.model_dir / "confusion_matrix.csv", index_col=0)
-    assert list(scores.columns) == ["precision", "recall", "f1", "support"]
+    assert list(scores.columns) == ["precision", "recall", "f1", "support", "training_clips"]
     assert list(scores.index) == list(LABELS)
+    train = pd.read_csv(paths.feature_table("train"))
+    assert scores["training_clips"].to_dict() == train.loc[train["readable"], "label"].value_counts().to_dict()
     assert scores["support"].sum() == matrix.to_numpy().sum()
     assert scores[["precision", "recall", "f1"]].stack().between(0, 1).all()
 

@@ -127,7 +127,7 @@ def write_feature_array(sources: list[Source], target: Path, config: FeaturesCon
         chunks = [Chunk(part, temp, header_bytes + i * CHUNK_SIZE * row_bytes, row_bytes, audio,
                         config.cached_representation, config.feature_dtype)
                   for i, part in enumerate(chunked(sources, CHUNK_SIZE))]
-        with tqdm(total=len(sources), desc=desc, unit="clip") as progress:
+        with tqdm(total=len(sources), desc=desc, unit="clip", disable=not sources) as progress:
             _collect(chunks, map_chunks(_write_chunk, chunks, config.workers), readable, progress)
     return readable
 
@@ -187,7 +187,8 @@ def build_features(paths: Paths, config: FeaturesConfig) -> None:
     for split in FEATURE_SPLITS:
         table = tables[split]
         sources = table_sources(paths, table)
-        log.info("%s: %d clips -> %s", split, len(sources), paths.feature_cache(split))
+        # an empty split (unseen speakers, outside the speakers task) is written without a word
+        (log.info if sources else log.debug)("%s: %d clips -> %s", split, len(sources), paths.feature_cache(split))
         readable = write_feature_array(sources, paths.feature_cache(split), config, desc=f"features {split}")
         if not readable.all():
             consequence = "each gets the fallback label" if split == "test" else "skipped in training"
