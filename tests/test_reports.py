@@ -82,7 +82,7 @@ def test_embeddings_come_from_the_layer_before_the_classifier(finished_run):
     from competition.analysis.reports import validation_embeddings
 
     paths, settings = finished_run
-    embeddings, labels, rows = validation_embeddings(paths, settings)
+    embeddings, labels, rows = validation_embeddings(paths, settings, len(LABELS))
     table = pd.read_csv(paths.features_dir / "validation.csv")
     assert len(embeddings) == len(labels) == len(rows) == int(table["readable"].sum())
     assert list(labels) == list(table["label"].iloc[rows])

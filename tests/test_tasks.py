@@ -167,6 +167,20 @@ def test_verification_scores_pairs_by_cosine_and_round_trips(tmp_path):
         Verification.load(tmp_path / "verification.json")
 
 
+def test_verification_samples_whole_speakers_so_no_same_speaker_pair_is_thinned():
+    from competition.tasks.verification import sampled_rows
+
+    speakers = np.repeat([f"s{i:02d}" for i in range(20)], 5)  # 20 speakers, 5 clips each
+    rows = np.arange(len(speakers))
+    assert list(sampled_rows(rows, speakers, seed=1, max_clips=100)) == list(rows)  # enough room: every clip
+    chosen = sampled_rows(rows, speakers, seed=1, max_clips=23)
+    kept = pd.Series(speakers[chosen]).value_counts()
+    assert len(chosen) == 20 and (kept == 5).all()  # four whole speakers, no fifth that would overflow
+    assert list(chosen) == sorted(chosen) and list(sampled_rows(rows, speakers, seed=1, max_clips=23)) == list(chosen)
+    assert set(sampled_rows(rows, speakers, seed=2, max_clips=23)) != set(chosen)
+    assert len(sampled_rows(rows, speakers, seed=1, max_clips=3)) == 5  # at least one speaker
+
+
 def test_the_speakers_task_scores_top_k_and_words_never_said_in_training():
     task = get_task("speakers")
     assert task.classes(["b", "a", "b", "c"]) == ("a", "b", "c")
@@ -218,6 +232,9 @@ def test_the_speakers_task_end_to_end(speakers_run, capsys):
     assert verification["speakers"] == 6 and verification["same_pairs"] > 0 and 0 <= verification["eer"] <= 1
     submission = pd.read_csv(paths.output, dtype=str)
     assert list(submission.columns) == ["fname", "speaker"] and set(submission["speaker"]) <= set(classes)
+    with pytest.raises(PipelineError, match="speakers outside the 6 speakers trained on"):
+        get_task("speakers").write_submission(paths.output, submission["fname"], np.array(["ffffffff"] * 20),
+                                              paths.sample_submission, classes)
 
     stages.run("report", paths, settings)
     report = paths.train_report_page.read_text()
@@ -227,3 +244,29 @@ def test_the_speakers_task_end_to_end(speakers_run, capsys):
     assert run.main(["--classify", str(wav), "--task", "speakers", "--work-dir", str(paths.work_dir)]) == 0
     printed = capsys.readouterr().out
     assert sum(speaker in printed for speaker in classes) == 3  # the top three speakers
+
+
+def test_a_report_of_many_classes_lists_confused_pairs_and_embeds_the_largest_classes(speakers_run, monkeypatch):
+    from competition.analysis import reports
+
+    paths, settings = speakers_run
+    monkeypatch.setattr(reports, "GRID_CLASSES", 3)  # the six tiny speakers stand for hundreds
+    monkeypatch.setattr(reports, "TOP_CLASSES", 2)
+    embeddings, labels, rows = reports.validation_embeddings(paths, settings, 6)
+    table = pd.read_csv(paths.feature_table("validation"), dtype=str, keep_default_na=False)
+    counts = table["label"].value_counts()
+    largest = sorted(counts.index, key=lambda s: (-counts[s], s))[:2]
+    assert sorted(set(labels)) == sorted(largest) and len(labels) == counts[largest].sum() == len(embeddings)
+
+    reports.write_training_report(paths, settings)
+    page = paths.train_report_page.read_text()
+    assert "most confused pairs of the 6 classes" in page and not (paths.train_report / "confusion_matrix.png").exists()
+    assert "The 1 best and worst by F1 of the 6" in page
+
+
+def test_listening_needs_a_model_of_the_commands_task(speakers_run, tmp_path, capsys):
+    paths, _ = speakers_run
+    wav = next((paths.extract_dir / "train" / "audio" / "yes").glob("*.wav"))
+    code = run.main(["--listen", str(wav), "--task", "speakers", "--work-dir", str(paths.work_dir)])
+    assert code != 0 and "--listen needs a model of a task with silence and unknown classes" in \
+        capsys.readouterr().err

@@ -200,16 +200,16 @@ def pca_scatter_3d(path: Path, points: np.ndarray, labels: np.ndarray, explained
 def detection_error_tradeoff(path: Path, curve, eer: float, title: str) -> Path:
     """The DET curve: false rejects against false accepts on normal-deviate axes, where a
     Gaussian pair of score distributions draws a straight line; the EER marked where they meet."""
-    from scipy.stats import norm
+    from ..tasks.verification import normal_deviates
 
     ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95])
-    low, high = norm.ppf(ticks[0]), norm.ppf(ticks[-1])
-    clipped = np.clip(curve[["false_accept", "false_reject"]].to_numpy(float), ticks[0] / 2, 1 - ticks[0] / 2)
+    low, high = normal_deviates(ticks[[0, -1]])
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    ax.plot(norm.ppf(clipped[:, 0]), norm.ppf(clipped[:, 1]), color="tab:blue", label="this model")
+    ax.plot(normal_deviates(curve["false_accept"].to_numpy(float)),
+            normal_deviates(curve["false_reject"].to_numpy(float)), color="tab:blue", label="this model")
     ax.plot([low, high], [low, high], color="gray", linestyle=":", linewidth=0.8, label="equal error")
-    ax.scatter([norm.ppf(eer)], [norm.ppf(eer)], color="tab:red", zorder=3, label=f"EER {eer:.1%}")
-    ax.set(xticks=norm.ppf(ticks), yticks=norm.ppf(ticks), xlim=(low, high), ylim=(low, high),
+    ax.scatter(*normal_deviates(np.array([eer, eer])), color="tab:red", zorder=3, label=f"EER {eer:.1%}")
+    ax.set(xticks=normal_deviates(ticks), yticks=normal_deviates(ticks), xlim=(low, high), ylim=(low, high),
            xticklabels=[f"{t:.1%}" for t in ticks], yticklabels=[f"{t:.1%}" for t in ticks],
            xlabel="false accepts (different speakers taken as one)",
            ylabel="false rejects (one speaker taken as two)", title=title)

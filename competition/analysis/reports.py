@@ -81,9 +81,12 @@ def validation_predictions(paths: Paths) -> tuple[pd.DataFrame, AudioConfig]:
     return table.assign(predicted=predicted, confidence=chosen, p_true=true), predictor.config.audio
 
 
-def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def validation_embeddings(paths: Paths, config: ReportConfig,
+                          n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Penultimate-layer outputs of the saved model for a seeded sample of readable validation
-    clips, their labels and their rows in the validation cache."""
+    clips, their labels and their rows in the validation cache. With more than GRID_CLASSES
+    classes (speakers) only the clips of the TOP_CLASSES classes with most clips: a PCA of them
+    alone shows how apart they lie, one over hundreds of speakers would not."""
     import keras
 
     from .. import models  # noqa: F401  registers the custom layers the saved model uses
@@ -95,6 +98,10 @@ def validation_embeddings(paths: Paths, config: ReportConfig) -> tuple[np.ndarra
     if len(table) != len(features):
         raise PipelineError(f"{paths.features_dir}: validation.npy and validation.csv disagree; rerun --stage features")
     rows = np.flatnonzero(table["readable"].to_numpy(bool))
+    if n_classes > GRID_CLASSES:
+        counts = table["label"].iloc[rows].value_counts()
+        top = counts.index[np.lexsort((counts.index.to_numpy(str), -counts.to_numpy()))[:TOP_CLASSES]]
+        rows = rows[table["label"].iloc[rows].isin(top).to_numpy()]
     if len(rows) > EMBEDDING_CLIPS:
         rows = np.sort(np.random.default_rng(config.seed).choice(rows, EMBEDDING_CLIPS, replace=False))
     return model.embed(np.asarray(features[rows], dtype=np.float32)), table["label"].to_numpy(str)[rows], rows
@@ -155,11 +162,11 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
     from . import plots
 
     history, matrix, metrics = _read_model_outputs(paths)
-    task_scores = {k: v for k, v in metrics.get("task_scores", {}).items() if not isinstance(v, dict)}
+    task_scores = {k: v for k, v in metrics.get("task_scores", {}).items() if isinstance(v, int | float)}
     held_out = "held-out speakers" if "top1_new_word" not in task_scores else "held-out clips of known speakers"
     scores = per_class_scores(matrix).join(training_clips(paths))
     validation, audio = validation_predictions(paths)
-    embeddings, labels, rows = validation_embeddings(paths, config)
+    embeddings, labels, rows = validation_embeddings(paths, config, len(matrix))
     components = min(3, *embeddings.shape)
     pca = PCA(n_components=components, random_state=config.seed).fit(embeddings)
     points = np.pad(pca.transform(embeddings), ((0, 0), (0, 3 - components)))
@@ -191,10 +198,10 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
         summary = pd.DataFrame({"value": [
             f"{metrics.get('validation_accuracy', float('nan')):.4f}",
             f"{metrics.get('validation_balanced_accuracy', float('nan')):.4f}",
-            str(metrics.get("unknown_threshold", "")), f"{metrics.get('parameters', 0):,}",
-            f"{metrics.get('model_bytes', 0):,}"]},
-            index=["validation accuracy", "balanced validation accuracy", "unknown threshold",
-                   "parameters", "saved model(s), bytes"])
+            f"{metrics.get('parameters', 0):,}", f"{metrics.get('model_bytes', 0):,}"]},
+            index=["validation accuracy", "balanced validation accuracy", "parameters", "saved model(s), bytes"])
+        if len(metrics.get("validation_balanced_accuracy_by_threshold", {})) > 1:  # a task that calibrates one
+            summary.loc["unknown threshold"] = str(metrics.get("unknown_threshold", ""))
         for name, value in task_scores.items():
             summary.loc[TASK_SCORE_NAMES.get(name, name.replace("_", " "))] = f"{value:.4g}"
         best, worst = scores["f1"].idxmax(), scores["f1"].idxmin()
@@ -207,7 +214,9 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
              "training_curves.png"),
             confusion,
             (f"Per-class scores: best F1 {best} ({scores.loc[best, 'f1']:.3f}), worst {worst} "
-             f"({scores.loc[worst, 'f1']:.3f}).", scores),
+             f"({scores.loc[worst, 'f1']:.3f}); training clips: how many the class had to learn from."
+             + ("" if len(scores) <= GRID_CLASSES else f" The {TOP_CLASSES // 2} best and worst by F1 of the "
+                f"{len(scores)} (per_class.csv has every one):"), shown_scores(scores)),
             (f"Validation embeddings: the first three components explain {explained.sum():.0%} of the variance; "
              f"separate clusters are labels the network tells apart. Below in 3-D ({len(labels):,} clips, "
              f"{int(mistakes.sum())} mistakes ringed): drag to turn, hover a point for its file, true and predicted "
@@ -220,6 +229,15 @@ def write_training_report(paths: Paths, config: ReportConfig) -> Path:
         write_index(temp, "Training report", f"Model {paths.model_file}, validated on {held_out}.", items)
     log.info("training report: %s", paths.train_report_page)
     return paths.train_report_page
+
+
+def shown_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every class of a small task; the best and worst TOP_CLASSES / 2 by F1 of a task of hundreds."""
+    if len(scores) <= GRID_CLASSES:
+        return scores
+    ranked = scores.sort_values(["f1", "support"], ascending=[False, False], kind="stable")
+    half = TOP_CLASSES // 2
+    return pd.concat([ranked.head(half), ranked.tail(half)])
 
 
 TASK_SCORE_NAMES = {"top1": "top-1 accuracy", "top5": "top-5 accuracy",

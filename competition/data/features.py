@@ -181,7 +181,7 @@ class FeatureRows:
 
 def build_features(paths: Paths, config: FeaturesConfig) -> None:
     """Write features/<split>.npy and, row for row, features/<split>.csv."""
-    index = pd.read_csv(paths.index_csv, keep_default_na=False)
+    index = pd.read_csv(paths.index_csv, keep_default_na=False, dtype={"label": str, "speaker": str, "word": str})
     tables = {split: index[index["split"] == split].reset_index(drop=True) for split in INDEX_FEATURE_SPLITS}
     tables["test"] = pd.read_csv(paths.test_index_csv, keep_default_na=False).assign(offset=0, gain=1.0, kind=CLIP)
     for split in FEATURE_SPLITS:

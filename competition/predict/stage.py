@@ -38,7 +38,8 @@ def predict(paths: Paths, config: PredictConfig) -> None:
                     int(unreadable.sum()), fallback)
     with atomic_path(paths.probabilities) as temp:
         np.save(temp, probabilities)
-    submission = predictor.task.write_submission(paths.output, table["fname"], labels, paths.sample_submission)
+    submission = predictor.task.write_submission(paths.output, table["fname"], labels, paths.sample_submission,
+                                                 predictor.labels)
     counts = submission[predictor.task.submission_columns[-1]].value_counts().reindex(predictor.labels, fill_value=0)
     if len(counts) > LOGGED_COUNTS:
         shown = counts.sort_values(ascending=False, kind="stable").head(LOGGED_COUNTS)

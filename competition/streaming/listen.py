@@ -58,6 +58,10 @@ class Listener:
         hop = max(1, round(config.listen_hop_ms * self.rate / 1000))
         self.windows = Windows(audio.clip_samples, hop)
         task = self.predictor.task
+        if task.silence_label is None or task.unknown_label is None:
+            raise PipelineError(f"--listen needs a model of a task with silence and unknown classes (commands), so "
+                                f"that background and other words are not taken for a class; {paths.model_dir} "
+                                f"holds a model of task {task.name}: drop --task {task.name}")
         commands = [label for label in self.predictor.labels if label not in (task.silence_label, task.unknown_label)]
         self.recognizer = Recognizer.configured(self.predictor.labels, commands, config)
         self.seconds = 0.0

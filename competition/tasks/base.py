@@ -45,8 +45,10 @@ class Task(Protocol):
                  train: pd.DataFrame) -> dict[str, float]:
         """Validation scores beyond accuracy that this task reports (rows of `validation` match `y`)."""
 
-    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path) -> pd.DataFrame:
-        """Check predictions against the sample file, then write them atomically."""
+    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path,
+                         classes: Sequence[str] | None = None) -> pd.DataFrame:
+        """Check predictions against the sample file and the model's `classes` (the task's own
+        classes by default), then write them atomically."""
 
 
 def most_probable(probabilities: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[float, dict[float, float]]:

@@ -82,7 +82,8 @@ class CommandsTask:
                 f"{len(sample)}; " + "; ".join(problems)
             )
 
-    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path) -> pd.DataFrame:
+    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path,
+                         classes: Sequence[str] | None = None) -> pd.DataFrame:
         """The one submission writer: checked against sample_submission.csv, in its order, atomic."""
         submission = pd.DataFrame({"fname": fnames, "label": labels})
         expected = pd.read_csv(sample)

@@ -43,5 +43,6 @@ class WordsTask:
                  train: pd.DataFrame) -> dict[str, float]:
         return {}
 
-    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path) -> pd.DataFrame:
+    def write_submission(self, path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path,
+                         classes: Sequence[str] | None = None) -> pd.DataFrame:
         return write_checked(path, fnames, labels, sample, "word", self.labels, "words of the data set")

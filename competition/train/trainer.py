@@ -444,7 +444,7 @@ def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x
         log.info("confusion matrix (rows: true, columns: predicted):\n%s", matrix.to_string())
     else:
         log.info("most confused pairs:\n%s", confused_pairs(matrix, LOGGED_MATRIX_CLASSES).to_string(index=False))
-    if numbers := {name: value for name, value in task_scores.items() if not isinstance(value, dict)}:
+    if numbers := {name: value for name, value in task_scores.items() if isinstance(value, int | float)}:
         log.info("validation, the task's own scores: %s", ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
 
 
@@ -456,12 +456,14 @@ def verify_unseen_speakers(paths: Paths, config: TrainConfig, members: list[Kera
         stale.unlink(missing_ok=True)
     features = np.load(paths.feature_cache("unseen"), mmap_mode="r")
     table = read_feature_table(paths, "unseen")
-    rows = sampled_rows(np.flatnonzero(table["readable"].to_numpy(bool)), config.seed)
+    rows = sampled_rows(np.flatnonzero(table["readable"].to_numpy(bool)), table["speaker"].to_numpy(str), config.seed)
     clips_per_speaker = table["speaker"].iloc[rows].value_counts()
     if len(clips_per_speaker) < 2 or not (clips_per_speaker > 1).any():
-        log.warning("verification skipped: the speakers never trained on (those with fewer than "
-                    "--min-clips-per-speaker clips) give %d clips of %d speakers, too few for both same-speaker "
-                    "and different-speaker pairs", len(rows), len(clips_per_speaker))
+        # none at all is a data set whose every speaker has enough clips (the demo's): nothing to warn of
+        (log.warning if len(rows) else log.info)(
+            "verification skipped: the speakers never trained on (those with fewer than --min-clips-per-speaker "
+            "clips) give %d clips of %d speakers, too few for both same-speaker and different-speaker pairs",
+            len(rows), len(clips_per_speaker))
         return None
     clips = np.asarray(features[rows], dtype=np.float32)
     # each member's embedding scaled to unit length, so the cosine of the joined vectors is their mean cosine
