@@ -270,3 +270,17 @@ def test_listening_needs_a_model_of_the_commands_task(speakers_run, tmp_path, ca
     code = run.main(["--listen", str(wav), "--task", "speakers", "--work-dir", str(paths.work_dir)])
     assert code != 0 and "--listen needs a model of a task with silence and unknown classes" in \
         capsys.readouterr().err
+
+
+def test_the_pooled_statistics_reference_scores_the_same_split(speakers_run, monkeypatch, capsys):
+    from conftest import load_benchmark
+
+    paths, _ = speakers_run
+    monkeypatch.setattr("sys.argv", ["pooled_speakers.py", "--work-dir", str(paths.work_dir)])
+    load_benchmark("pooled_speakers").main()
+    printed = capsys.readouterr().out
+    index = pd.read_csv(paths.index_csv, dtype=str, keep_default_na=False)
+    assert f"{(index['split'] == 'train').sum()} training and {(index['split'] == 'validation').sum()} " \
+        "validation clips of 6 speakers" in printed
+    top1, top5 = (float(printed.split(f"{name} ")[1].split(",")[0]) for name in ("top1", "top5"))
+    assert 0 <= top1 <= top5 <= 1
