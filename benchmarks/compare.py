@@ -4,8 +4,8 @@ MFCCs and on spectrograms), each with its parameters, saved bytes, validation ac
 accuracy and macro precision, recall and F1.
 
     python benchmarks/compare.py --task words --input-dir ../shared/kaggle-mini [--root working/compare] \\
-        [--epochs 40] [--seed 42] [--families dense:mfcc conv1d:wave cnn:logspec cnn:mfcc mel-cnn:logspec \\
-        mel-cnn:mfcc] [-- EXTRA FLAGS]
+        [--epochs 40] [--seed 42] [--families dense:mfcc conv1d:wave cnn:logspec cnn:mfcc mel-cnn:logspec] \\
+        [-- EXTRA FLAGS]
 
 Each family MODEL:FEATURES runs `run.py --stage all --task T --model M --features F --epochs N --seed S`
 in ROOT/<task>-<model>-<features>, its log in ROOT/<task>-<model>-<features>.log. ROOT/shared holds what
@@ -58,7 +58,8 @@ from competition.stages.runner import staleness  # noqa: E402
 from competition.stages.table import STAGE_NAMES, stage_by_name  # noqa: E402
 from competition.tasks import get_task, task_names  # noqa: E402
 
-FAMILIES = ["dense:mfcc", "conv1d:wave", "cnn:logspec", "cnn:mfcc", "mel-cnn:logspec", "mel-cnn:mfcc"]
+# mel-cnn computes its own log-mel bands from the spectrogram, so it reads logspec only
+FAMILIES = ["dense:mfcc", "conv1d:wave", "cnn:logspec", "cnn:mfcc", "mel-cnn:logspec"]
 COLUMNS = ["family", "kind", "parameters", "model_bytes", "epochs", "accuracy", "balanced_accuracy",
            "macro_precision", "macro_recall", "macro_f1", "train_minutes"]
 VERIFICATION_COLUMNS = ["top5", "top1_new_word", "eer"]
@@ -69,6 +70,12 @@ def family(text: str) -> tuple[str, str]:
     model, _, features = text.partition(":")
     if not model or not features:
         raise argparse.ArgumentTypeError(f"expected MODEL:FEATURES (such as mel-cnn:logspec), got {text!r}")
+    from competition.models.registry import check_features  # refused here, not after the other families ran
+
+    try:
+        check_features(model, features)
+    except PipelineError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
     return model, features
 
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.io.wavfile
 from conftest import load_benchmark, tone, write_wav
 
@@ -82,6 +83,15 @@ def test_a_network_row_reads_metrics_confusion_and_the_train_manifest(tmp_path):
                                verifies=True)
     assert list(table.columns) == compare.COLUMNS + compare.VERIFICATION_COLUMNS
     assert list(table["kind"]) == ["classical", "network"] and table["parameters"].isna()[0]
+
+
+def test_the_comparison_refuses_a_family_the_registry_does_not_build_before_running_any(tmp_path, capsys):
+    compare = load_benchmark("compare")
+    assert all(compare.family(text) for text in compare.FAMILIES)  # the defaults are all buildable
+    with pytest.raises(SystemExit):
+        compare.main(["--task", "words", "--root", str(tmp_path), "--families", "dense:mfcc", "mel-cnn:mfcc"])
+    assert "model mel-cnn reads logspec features; got --features mfcc" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_comparison_has_each_family_and_the_classical_models_and_a_rerun_trains_nothing(tmp_path, capsys):
