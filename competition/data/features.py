@@ -187,8 +187,8 @@ def build_features(paths: Paths, config: FeaturesConfig) -> None:
     for split in FEATURE_SPLITS:
         table = tables[split]
         sources = table_sources(paths, table)
-        # an empty split (unseen speakers, outside the speakers task) is written without a word
-        (log.info if sources else log.debug)("%s: %d clips -> %s", split, len(sources), paths.feature_cache(split))
+        if sources:  # an empty split (unseen speakers, outside the speakers task) is written without a word
+            log.info("%s: %d clips -> %s", split, len(sources), paths.feature_cache(split))
         readable = write_feature_array(sources, paths.feature_cache(split), config, desc=f"features {split}")
         if not readable.all():
             consequence = "each gets the fallback label" if split == "test" else "skipped in training"

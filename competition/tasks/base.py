@@ -51,9 +51,19 @@ class Task(Protocol):
         classes by default), then write them atomically."""
 
 
-def most_probable(probabilities: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[float, dict[float, float]]:
-    """A closed-set task's calibration: nothing to choose, the most probable class."""
-    return 0.0, {0.0: balanced_accuracy(y, probabilities.argmax(axis=1), n_classes)}
+class MostProbable:
+    """The decision of a task without an unknown class (words, speakers): nothing to calibrate, the
+    most probable class; an unreadable test clip gets the model's first class, no worse than another."""
+
+    def fallback_label(self, labels: Sequence[str]) -> str:
+        return labels[0]
+
+    def calibrate(self, probabilities: np.ndarray, y: np.ndarray,
+                  enabled: bool = True) -> tuple[float, dict[float, float]]:
+        return 0.0, {0.0: balanced_accuracy(y, probabilities.argmax(axis=1), probabilities.shape[1])}
+
+    def decide(self, probabilities: np.ndarray, threshold: float, labels: Sequence[str] | None = None) -> np.ndarray:
+        return probabilities.argmax(axis=1)
 
 
 def write_checked(path: Path, fnames: pd.Series, labels: np.ndarray, sample: Path, column: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import HELD_OUT_CLIPS, most_probable, write_checked
+from .base import HELD_OUT_CLIPS, MostProbable, write_checked
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ TOP_K = 5  # the course's second number: is the right speaker among the five mos
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeakersTask:
+class SpeakersTask(MostProbable):
     name: str = "speakers"
     labels: tuple[str, ...] | None = None  # the speakers prepare kept, in sorted order
     submission_columns: tuple[str, ...] = ("fname", "speaker")
@@ -32,17 +32,6 @@ class SpeakersTask:
 
     def classes(self, training_labels: Iterable[str]) -> tuple[str, ...]:
         return tuple(sorted(set(training_labels)))
-
-    def fallback_label(self, labels: Sequence[str]) -> str:
-        return labels[0]  # every row needs a speaker; an unreadable clip says nothing about whose it is
-
-    def calibrate(self, probabilities: np.ndarray, y: np.ndarray,
-                  enabled: bool = True) -> tuple[float, dict[float, float]]:
-        """Nothing to calibrate: the most probable speaker."""
-        return most_probable(probabilities, y, probabilities.shape[1])
-
-    def decide(self, probabilities: np.ndarray, threshold: float, labels: Sequence[str] | None = None) -> np.ndarray:
-        return probabilities.argmax(axis=1)
 
     def evaluate(self, probabilities: np.ndarray, y: np.ndarray, validation: pd.DataFrame,
                  train: pd.DataFrame) -> dict[str, float]:

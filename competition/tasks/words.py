@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from ..core.labels import WORDS
-from .base import HELD_OUT_SPEAKERS, most_probable, write_checked
+from .base import HELD_OUT_SPEAKERS, MostProbable, write_checked
 
 
 @dataclasses.dataclass(frozen=True)
-class WordsTask:
+class WordsTask(MostProbable):
     name: str = "words"
     labels: tuple[str, ...] = WORDS
     submission_columns: tuple[str, ...] = ("fname", "word")
@@ -27,17 +27,6 @@ class WordsTask:
 
     def classes(self, training_labels: Iterable[str]) -> tuple[str, ...]:
         return self.labels
-
-    def fallback_label(self, labels: Sequence[str]) -> str:
-        return labels[0]  # every row needs a word; an unreadable clip says nothing, and one is no worse than another
-
-    def calibrate(self, probabilities: np.ndarray, y: np.ndarray,
-                  enabled: bool = True) -> tuple[float, dict[float, float]]:
-        """Nothing to calibrate: the most probable word."""
-        return most_probable(probabilities, y, len(self.labels))
-
-    def decide(self, probabilities: np.ndarray, threshold: float, labels: Sequence[str] | None = None) -> np.ndarray:
-        return probabilities.argmax(axis=1)
 
     def evaluate(self, probabilities: np.ndarray, y: np.ndarray, validation: pd.DataFrame,
                  train: pd.DataFrame) -> dict[str, float]:
