@@ -134,6 +134,11 @@ class Settings:
                             default_text="the model's own: wave for conv1d, mfcc for dense, logspec for the rest")
     augment: bool = setting(True, "speaking rate, time shift, noise mixing, volume and SpecAugment masks while "
                                   "training")
+    mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
+                                "added), and its label with theirs, by a share drawn from Beta(ALPHA, ALPHA); 0: off")
+    average_epochs: float = setting(0.0, "keep an exponential moving average of the weights over about this many "
+                                         "epochs, and validate, keep and predict with it instead of the trained "
+                                         "weights; 0: off")
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -196,6 +201,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
+        for name in ("mixup", "average_epochs"):
+            if getattr(self, name) < 0:
+                raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:
@@ -309,6 +317,8 @@ class TrainConfig:
     features: str
     augment: bool
     augmentation: AugmentConfig
+    mixup: float
+    average_epochs: float
     strategy: str
     patience: int
     ensemble: int

@@ -119,6 +119,11 @@ class Paths:
         return self.model_dir / "checkpoint.keras"
 
     @property
+    def checkpoint_average(self) -> Path:
+        """--average-epochs: the averaged weights at the checkpoint."""
+        return self.model_dir / "checkpoint-average.keras"
+
+    @property
     def checkpoint_state(self) -> Path:
         return self.model_dir / "checkpoint.json"
 

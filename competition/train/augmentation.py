@@ -103,3 +103,30 @@ def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
                                  seeds[1])
         x = x + gain[:, None] * tf.gather(noise_bank, pick)
     return x * 10.0 ** (_uniform([batch, 1], -config.volume_db, config.volume_db, seeds[2]) / 20.0)
+
+
+def mixup(x: tf.Tensor, labels: tf.Tensor, class_weights: tf.Tensor, alpha: float,
+          seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Mix each example with the next one of its (shuffled) batch, by a weight drawn from
+    Beta(alpha, alpha): log-power spectrograms add their powers, waveforms their samples. Returns
+    the mixed batch, the mixed one-hot labels, and each example's mixed class weight."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    batch = tf.shape(x)[0]
+    # Beta(a, a) as the share of one of two Gamma(a) draws
+    first, second = (tf.random.stateless_gamma([batch], s, alpha) for s in (seeds[0], seeds[1]))
+    share = first / tf.maximum(first + second, 1e-30)
+    partner = tf.roll(x, 1, axis=0)
+    share_x = tf.reshape(share, [batch] + [1] * (x.shape.rank - 1))
+    if x.shape.rank == 2:
+        mixed = share_x * x + (1.0 - share_x) * partner
+    else:
+        # the log of share * power + (1 - share) * partner's power; a share of 0 or 1 keeps one of them
+        tiny = 1e-30
+        mixed = tf.experimental.numpy.logaddexp(x + tf.math.log(tf.maximum(share_x, tiny)),
+                                                partner + tf.math.log(tf.maximum(1.0 - share_x, tiny)))
+    n_classes = tf.shape(class_weights)[0]
+    partner_labels = tf.roll(labels, 1, axis=0)
+    share_y = share[:, None]
+    soft = share_y * tf.one_hot(labels, n_classes) + (1.0 - share_y) * tf.one_hot(partner_labels, n_classes)
+    weight = share * tf.gather(class_weights, labels) + (1.0 - share) * tf.gather(class_weights, partner_labels)
+    return mixed, soft, weight

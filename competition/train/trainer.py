@@ -29,7 +29,8 @@ from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
-from .augmentation import augment_batch
+from .augmentation import augment_batch, mixup
+from .averaging import AverageEveryStep, WeightAverage, momentum_for
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ def readable_rows(y: np.ndarray) -> np.ndarray:
 
 
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
-                  member: int, epoch: int) -> tf.data.Dataset:
+                  member: int, epoch: int, class_weights: np.ndarray | None = None) -> tf.data.Dataset:
     """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
+    Under --mixup a batch is (features, mixed one-hot labels, mixed class weights per clip), and
+    `class_weights` (one per class) is required; otherwise (features, labels).
 
     `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
     the model trains on the current one. Rows whose label is negative (unreadable clips) are
@@ -90,6 +93,9 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     order = readable_rows(y)[np.random.default_rng([config.seed, member, epoch]).permutation(int((y >= 0).sum()))]
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
+    if config.mixup > 0 and class_weights is None:
+        raise ValueError("mixup needs the class weights, which it mixes with the labels")
+    weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x[rows], dtype=np.float32), y[rows]
@@ -97,10 +103,14 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     def load(batch_number, rows):
         features, labels = tf.numpy_function(read, [rows], (tf.float32, tf.int32), stateful=False)
         features = tf.ensure_shape(features, (None, *row_shape))
+        seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
         if config.augment:
-            seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples)
-        return features, tf.ensure_shape(labels, (None,))
+        labels = tf.ensure_shape(labels, (None,))
+        if config.mixup > 0:
+            # its own stream, folded from the batch seed, so the augmentation is that of a run without it
+            return mixup(features, labels, weights, config.mixup, tf.random.experimental.stateless_fold_in(seed, 2))
+        return features, labels
 
     # A batch takes a few milliseconds to read and augment against a training step of a tenth of
     # a second or more: half the cores are plenty, and the model keeps the rest.
@@ -187,19 +197,24 @@ class _MultiWorkerEpoch:
     accuracy summed over all of them. The step is traced once, for batches of any length.
     """
 
-    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy, class_weight: dict[int, float]):
-        self.model, self.strategy = model, strategy
+    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy, class_weight: dict[int, float],
+                 average: WeightAverage | None = None):
+        self.model, self.strategy, self.average = model, strategy, average
         self.weights = tf.constant([class_weight.get(c, 0.0) for c in range(model.output_shape[-1])], tf.float32)
         if not model.optimizer.built:  # a model restored from a checkpoint brings its slots
             with strategy.scope():
                 model.optimizer.build(model.trainable_variables)  # its slots mirrored, before the first step
         self.step = None
 
-    def _replica_step(self, x, y):
+    def _replica_step(self, x, y, mixed_weights=None):
         model = self.model
         with tf.GradientTape() as tape:
             p = model(x, training=True)
-            per_clip = keras.losses.sparse_categorical_crossentropy(y, p) * tf.gather(self.weights, y)
+            if mixed_weights is None:
+                per_clip = keras.losses.sparse_categorical_crossentropy(y, p) * tf.gather(self.weights, y)
+            else:  # --mixup: soft labels, each clip with its own mixed class weight
+                per_clip = keras.losses.categorical_crossentropy(y, p) * mixed_weights
+                y = tf.argmax(y, -1, output_type=tf.int32)
             loss = tf.nn.compute_average_loss(per_clip)
         model.optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1, output_type=tf.int32), y), tf.float32))
@@ -215,6 +230,8 @@ class _MultiWorkerEpoch:
         totals = np.zeros(3)
         for batch in batches:
             totals += self.step(batch).numpy()
+            if self.average is not None:
+                self.average.update()
         return {"loss": [totals[0] / max(totals[2], 1.0)], "accuracy": [totals[1] / max(totals[2], 1.0)]}
 
 
@@ -245,6 +262,7 @@ class Checkpoint:
 
     def __init__(self, paths: Paths, fingerprint: dict):
         self.model_file = paths.checkpoint_model
+        self.average_file = paths.checkpoint_average
         self.state_file = paths.checkpoint_state
         self.fingerprint = fingerprint
 
@@ -258,9 +276,12 @@ class Checkpoint:
             return None
         return state
 
-    def save(self, model: keras.Model, state: dict) -> None:
+    def save(self, model: keras.Model, state: dict, averaged: keras.Model | None = None) -> None:
         with atomic_path(self.model_file) as temp:
             model.save(temp)
+        if averaged is not None:  # before the state that names its update count
+            with atomic_path(self.average_file) as temp:
+                averaged.save(temp)
         atomic_write_json(self.state_file, {**state, "fingerprint": self.fingerprint, "seeds": _seed_states(model)})
 
     def restore_model(self, state: dict) -> keras.Model:
@@ -270,8 +291,12 @@ class Checkpoint:
                 variable.assign(np.array(state["seeds"][variable.path], dtype=variable.dtype))
         return model
 
+    def restore_average(self) -> keras.Model:
+        return keras.models.load_model(self.average_file)
+
     def clear(self) -> None:
         self.model_file.unlink(missing_ok=True)
+        self.average_file.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
 
 
@@ -280,7 +305,9 @@ def _new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) -
     model = build_model(config.model, config.audio, n_classes, config.features)
     steps = int(np.ceil(n_train / config.batch_size)) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+    # mixup's labels are mixed one-hot rows; "accuracy" follows the labels' shape
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss="categorical_crossentropy" if config.mixup > 0 else "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
 
@@ -288,14 +315,39 @@ def _new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) -
 # A task with more classes (words, speakers) logs its most confused pairs instead of the whole matrix.
 LOGGED_MATRIX_CLASSES = 12
 
+# Under --average-epochs the val_ columns score the averaged weights (the ones kept), and the last
+# column the trained weights of the same epoch: what averaging gained, epoch by epoch.
 HISTORY_COLUMNS = ["member", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
-                   "seconds"]
+                   "seconds", "val_balanced_accuracy_unaveraged"]
 
 
 def _write_history(paths: Paths, rows: list[dict]) -> None:
     # in a fixed order: rows that come back from a checkpoint's JSON have their keys sorted
     with atomic_path(paths.history_csv) as temp:
         pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(temp, index=False)
+
+
+def _validation_row(member: KerasMember, x_val: np.ndarray, y_val: np.ndarray) -> dict:
+    probabilities = predict_probabilities([member], x_val, (0,), member.model.output_shape[-1], batch_size=256)
+    predicted = probabilities.argmax(axis=1)
+    picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
+    return {"val_loss": float(-np.log(picked).mean()), "val_accuracy": float((predicted == y_val).mean()),
+            "val_balanced_accuracy": balanced_accuracy(y_val, predicted, probabilities.shape[1])}
+
+
+def _weight_average(config: TrainConfig, model: keras.Model, n_train: int, checkpoint: Checkpoint,
+                    state: dict, resumed: bool) -> WeightAverage | None:
+    """The average of `model`'s weights under --average-epochs: a resumed member's from its checkpoint."""
+    if config.average_epochs <= 0:
+        return None
+    steps_per_epoch = int(np.ceil(n_train / config.batch_size))
+    momentum = momentum_for(config.average_epochs, steps_per_epoch)
+    if resumed:
+        return WeightAverage(model, checkpoint.restore_average(), momentum, state["average_updates"])
+    average = WeightAverage(model, build_model(config.model, config.audio, model.output_shape[-1], config.features),
+                            momentum)
+    average.start_from(model)
+    return average
 
 
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
@@ -308,7 +360,8 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     class_weight = {int(c): float(w)
                     for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
     with strategy.scope():
-        if state.get("member") == member and state.get("epoch", 0) > 0:
+        resumed = state.get("member") == member and state.get("epoch", 0) > 0
+        if resumed:
             # Op determinism is a switch of the process, which seed_everything throws only when it builds
             # a fresh model. Without it the resumed epochs run other kernels and drift in the last bits.
             tf.config.experimental.enable_op_determinism()
@@ -322,40 +375,48 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                 log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
                          model.count_params(), strategy.num_replicas_in_sync,
                          f"{gpus} GPU(s)" if gpus else "the CPU (no GPU visible)")
+        average = _weight_average(config, model, len(known), checkpoint, state, resumed)
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
+    class_weights = np.array([class_weight.get(c, 0.0) for c in range(len(data["labels"]))], np.float32)
     # Validation runs through the member predict uses (the same probabilities): under op determinism
     # Keras's model.predict on arrays logs an error line at every epoch (TensorFlow makes its input
     # pipeline's parallel map sequential and keeps an attribute the sequential op lacks), and under
     # a multi-worker strategy it would split the set between the workers: each validates on all of it.
-    validator = KerasMember(model)
-    multi_worker_epoch = (_MultiWorkerEpoch(model, strategy, class_weight)
+    kept = average.averaged if average else model
+    validator, unaveraged_validator = KerasMember(kept), (KerasMember(model) if average else None)
+    multi_worker_epoch = (_MultiWorkerEpoch(model, strategy, class_weight, average)
                           if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None)
     started = time.perf_counter()
     for epoch in range(state["epoch"], config.epochs):
-        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch)
+        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:
-            logs = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, class_weight=class_weight,
+            # under --mixup each clip's class weight comes with it, mixed as its label is
+            logs = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1,
+                             class_weight=None if config.mixup > 0 else class_weight,
+                             callbacks=[AverageEveryStep(average)] if average else None,
                              shuffle=False, verbose=0).history
-        probabilities = predict_probabilities([validator], x_val, (0,), model.output_shape[-1], batch_size=256)
-        predicted = probabilities.argmax(axis=1)
-        picked = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
-               "val_loss": float(-np.log(picked).mean()), "val_accuracy": float((predicted == y_val).mean()),
-               "val_balanced_accuracy": balanced_accuracy(y_val, predicted, probabilities.shape[1]),
-               "seconds": round(time.perf_counter() - started, 1)}
+               **_validation_row(validator, x_val, y_val),
+               "seconds": round(time.perf_counter() - started, 1),
+               "val_balanced_accuracy_unaveraged": (_validation_row(unaveraged_validator, x_val, y_val)
+                                                    ["val_balanced_accuracy"] if average else None)}
         state["history"] = state.get("history", []) + [row]
         score = float(_mean_over_workers(strategy, [row["val_balanced_accuracy"]])[0])  # all workers in step
         improved = score > state["best"]
         if improved:
             state["best"], state["best_epoch"] = score, epoch + 1
-            _save_member(model, paths.member_file(member), chief)
+            _save_member(kept, paths.member_file(member), chief)
         state["epoch"] = epoch + 1
+        if average:
+            state["average_updates"] = average.update_count
         _write_history(paths, state["history"])
-        checkpoint.save(model, state)
-        log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s", member, epoch + 1,
-                 row["loss"], row["val_accuracy"], row["val_balanced_accuracy"], " (best: saved)" if improved else "")
+        checkpoint.save(model, state, average.averaged if average else None)
+        log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s%s", member, epoch + 1,
+                 row["loss"], row["val_accuracy"], row["val_balanced_accuracy"],
+                 f" (trained weights: {row['val_balanced_accuracy_unaveraged']:.4f})" if average else "",
+                 " (best: saved)" if improved else "")
         if epoch + 1 - state["best_epoch"] >= config.patience:
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
             break

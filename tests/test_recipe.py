@@ -1,0 +1,98 @@
+"""The recipe's training aids: mixup of batches, and the moving average of the weights."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from competition import PipelineError
+from competition.core.config import Settings
+from competition.train.augmentation import mixup
+from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
+from competition.train.trainer import epoch_dataset
+
+SEED = tf.constant([5, 6], tf.int64)
+WEIGHTS = tf.constant([1.0, 2.0, 4.0])
+
+
+def _spectrograms(batch=16, seed=0) -> tf.Tensor:
+    return tf.constant(np.random.default_rng(seed).normal(size=(batch, 9, 5)).astype(np.float32))
+
+
+def _share_of_own_label(soft: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return soft[np.arange(len(labels)), labels]
+
+
+def test_mixup_mixes_each_clip_with_the_next_by_one_share_in_power_labels_and_weights():
+    x = _spectrograms(batch=15)
+    labels = tf.constant(np.arange(15) % 3, tf.int32)  # neighbours always differ, the first and last too
+    mixed, soft, weight = (t.numpy() for t in mixup(x, labels, WEIGHTS, 0.4, SEED))
+    share = _share_of_own_label(soft, labels.numpy())
+    partner = np.roll(labels.numpy(), 1)
+    assert np.allclose(soft.sum(axis=1), 1.0) and np.allclose(soft[np.arange(15), partner], 1.0 - share)
+    assert 0.0 <= share.min() and share.max() <= 1.0 and share.std() > 0.05
+    expected_power = share[:, None, None] * np.exp(x.numpy()) + (1 - share[:, None, None]) * np.exp(np.roll(x, 1, 0))
+    assert np.allclose(np.exp(mixed), expected_power, rtol=1e-4)
+    assert np.allclose(weight, share * WEIGHTS.numpy()[labels.numpy()] + (1 - share) * WEIGHTS.numpy()[partner])
+    again = mixup(x, labels, WEIGHTS, 0.4, SEED)[0].numpy()
+    assert np.array_equal(mixed, again) and not np.array_equal(mixed, mixup(x, labels, WEIGHTS, 0.4, SEED + 1)[0])
+
+
+def test_mixup_of_waveforms_adds_samples_and_a_small_alpha_keeps_clips_nearly_whole():
+    waves = tf.constant(np.random.default_rng(1).normal(size=(64, 100)).astype(np.float32))
+    labels = tf.constant(np.arange(64) % 2, tf.int32)
+    mixed, soft, _ = (t.numpy() for t in mixup(waves, labels, WEIGHTS, 0.1, SEED))
+    share = _share_of_own_label(soft, labels.numpy())[:, None]
+    assert np.allclose(mixed, share * waves.numpy() + (1 - share) * np.roll(waves.numpy(), 1, 0), atol=1e-5)
+    assert np.mean((share < 0.1) | (share > 0.9)) > 0.6  # Beta(0.1, 0.1) puts most shares near 0 or 1
+
+
+def test_mixup_batches_come_with_soft_labels_and_weights_and_need_the_class_weights():
+    x = np.random.default_rng(2).normal(size=(10, 9, 5)).astype(np.float16)
+    y = np.arange(10, dtype=np.int32) % 3
+    settings = Settings(batch_size=4, augment=False, mixup=0.3)
+    batches = list(epoch_dataset(x, y, None, settings, member=0, epoch=0, class_weights=WEIGHTS.numpy()))
+    assert [len(b) for b in batches] == [3, 3, 3]  # (features, soft labels, weights) each
+    assert batches[0][1].shape == (4, 3) and np.allclose(batches[0][1].numpy().sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="class weights"):
+        epoch_dataset(x, y, None, settings, member=0, epoch=0)
+
+
+def _tiny_model(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(4)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    outputs = keras.layers.Dense(2)(keras.layers.Dropout(0.5)(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_the_average_starts_at_the_weights_warms_up_and_then_moves_by_its_momentum():
+    model, averaged = _tiny_model(0), _tiny_model(1)
+    average = WeightAverage(model, averaged, momentum=0.9)
+    average.start_from(model)
+    start = [w.numpy().copy() for w in model.weights if "float" in str(w.dtype)]
+    assert all(np.array_equal(a.numpy(), s) for (a, _), s in zip(average.pairs, start))
+    seeds_before = [w.numpy().copy() for w in averaged.weights if "float" not in str(w.dtype)]
+    for weight in model.weights:
+        if "float" in str(weight.dtype):
+            weight.assign(weight.numpy() + 1.0)
+    average.update()  # warm-up: momentum (1 + 1) / (10 + 1), below 0.9
+    first = 2.0 / (WARM_UP_UPDATES + 1)
+    assert all(np.allclose(a.numpy(), s + (1 - first)) for (a, _), s in zip(average.pairs, start))
+    for _ in range(200):
+        average.update()
+    assert all(np.allclose(a.numpy(), s + 1.0, atol=1e-5) for (a, _), s in zip(average.pairs, start))
+    assert average.update_count == 201
+    moving_mean = [a for a, _ in average.pairs if "moving_mean" in a.path]
+    assert moving_mean, "batch normalisation's statistics are averaged with the weights"
+    assert all(np.array_equal(a.numpy(), b) for a, b in zip(
+        [w for w in averaged.weights if "float" not in str(w.dtype)], seeds_before))  # seed states untouched
+
+
+def test_momentum_follows_the_time_constant_in_epochs_and_a_bad_one_is_refused():
+    assert momentum_for(2.0, 100) == pytest.approx(0.995)
+    assert momentum_for(1.0, 1000) == pytest.approx(0.999)
+    with pytest.raises(PipelineError, match="momentum"):
+        WeightAverage(_tiny_model(0), _tiny_model(1), momentum=1.0)
+    with pytest.raises(PipelineError, match="--average-epochs"):
+        Settings(average_epochs=-1)
