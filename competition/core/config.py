@@ -9,6 +9,7 @@ invalidating it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, TypeVar
 
@@ -135,7 +136,8 @@ class Settings:
     augment: bool = setting(True, "speaking rate, time shift, noise mixing, volume and SpecAugment masks while "
                                   "training")
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
-                                "added), and its label with theirs, by a share drawn from Beta(ALPHA, ALPHA); 0: off")
+                                "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
+                                "value; 0: off")
     average_epochs: float = setting(0.0, "keep an exponential moving average of the weights over about this many "
                                          "epochs, and validate, keep and predict with it instead of the trained "
                                          "weights; 0: off")
@@ -202,8 +204,8 @@ class Settings:
             if getattr(self, name) < 1:
                 raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
         for name in ("mixup", "average_epochs"):
-            if getattr(self, name) < 0:
-                raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:

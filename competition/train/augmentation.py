@@ -107,9 +107,10 @@ def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
 
 def mixup(x: tf.Tensor, labels: tf.Tensor, class_weights: tf.Tensor, alpha: float,
           seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Mix each example with the next one of its (shuffled) batch, by a weight drawn from
+    """Mix each example with the one before it in its (shuffled) batch, by a share drawn from
     Beta(alpha, alpha): log-power spectrograms add their powers, waveforms their samples. Returns
-    the mixed batch, the mixed one-hot labels, and each example's mixed class weight."""
+    the mixed batch, the mixed one-hot labels, and each example's class weight mixed by the same
+    share (so the loss is that weight times the cross-entropy against the mixed labels)."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     batch = tf.shape(x)[0]
     # Beta(a, a) as the share of one of two Gamma(a) draws

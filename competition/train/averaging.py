@@ -24,11 +24,13 @@ def momentum_for(average_epochs: float, steps_per_epoch: int) -> float:
 
 
 def _averaged_pairs(averaged: keras.Model, model: keras.Model) -> list[tuple[keras.Variable, keras.Variable]]:
-    # floating point only: the integer states of dropout's seed generators are not averaged
+    # Keras's weights leave out dropout's seed-generator states; floating point only, to be sure
     pairs = [(a, v) for a, v in zip(averaged.weights, model.weights, strict=True) if "float" in str(v.dtype)]
     for a, v in pairs:
-        if tuple(a.shape) != tuple(v.shape):
-            raise PipelineError(f"weight averaging: {a.path} has shape {a.shape}, the trained {v.path} {v.shape}")
+        # the same name (kernel, gamma, moving_mean, ...) and shape, in the same place of both models
+        if a.name != v.name or tuple(a.shape) != tuple(v.shape):
+            raise PipelineError(f"weight averaging: the average's {a.path} {tuple(a.shape)} is paired with the "
+                                f"trained {v.path} {tuple(v.shape)}; expected the same name and shape")
     return pairs
 
 

@@ -271,7 +271,8 @@ class Checkpoint:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return None
-        if state.get("fingerprint") != self.fingerprint or not self.model_file.exists():
+        if (state.get("fingerprint") != self.fingerprint or not self.model_file.exists()
+                or ("average_updates" in state and not self.average_file.exists())):
             log.info("ignoring a training checkpoint made with other settings or features")
             return None
         return state
@@ -315,16 +316,18 @@ def _new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) -
 # A task with more classes (words, speakers) logs its most confused pairs instead of the whole matrix.
 LOGGED_MATRIX_CLASSES = 12
 
-# Under --average-epochs the val_ columns score the averaged weights (the ones kept), and the last
-# column the trained weights of the same epoch: what averaging gained, epoch by epoch.
 HISTORY_COLUMNS = ["member", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy",
-                   "seconds", "val_balanced_accuracy_unaveraged"]
+                   "seconds"]
+# Under --average-epochs the val_ columns score the averaged weights (the ones kept), and this one
+# the trained weights of the same epoch: what averaging gained, epoch by epoch.
+UNAVERAGED_COLUMN = "val_balanced_accuracy_unaveraged"
 
 
-def _write_history(paths: Paths, rows: list[dict]) -> None:
+def _write_history(paths: Paths, rows: list[dict], averaged: bool) -> None:
     # in a fixed order: rows that come back from a checkpoint's JSON have their keys sorted
+    columns = HISTORY_COLUMNS + [UNAVERAGED_COLUMN] if averaged else HISTORY_COLUMNS
     with atomic_path(paths.history_csv) as temp:
-        pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(temp, index=False)
+        pd.DataFrame(rows, columns=columns).to_csv(temp, index=False)
 
 
 def _validation_row(member: KerasMember, x_val: np.ndarray, y_val: np.ndarray) -> dict:
@@ -399,9 +402,9 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                              shuffle=False, verbose=0).history
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
                **_validation_row(validator, x_val, y_val),
-               "seconds": round(time.perf_counter() - started, 1),
-               "val_balanced_accuracy_unaveraged": (_validation_row(unaveraged_validator, x_val, y_val)
-                                                    ["val_balanced_accuracy"] if average else None)}
+               "seconds": round(time.perf_counter() - started, 1)}
+        if average:
+            row[UNAVERAGED_COLUMN] = _validation_row(unaveraged_validator, x_val, y_val)["val_balanced_accuracy"]
         state["history"] = state.get("history", []) + [row]
         score = float(_mean_over_workers(strategy, [row["val_balanced_accuracy"]])[0])  # all workers in step
         improved = score > state["best"]
@@ -411,11 +414,11 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
         state["epoch"] = epoch + 1
         if average:
             state["average_updates"] = average.update_count
-        _write_history(paths, state["history"])
+        _write_history(paths, state["history"], average is not None)
         checkpoint.save(model, state, average.averaged if average else None)
         log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s%s", member, epoch + 1,
                  row["loss"], row["val_accuracy"], row["val_balanced_accuracy"],
-                 f" (trained weights: {row['val_balanced_accuracy_unaveraged']:.4f})" if average else "",
+                 f" (trained weights: {row[UNAVERAGED_COLUMN]:.4f})" if average else "",
                  " (best: saved)" if improved else "")
         if epoch + 1 - state["best_epoch"] >= config.patience:
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
