@@ -81,3 +81,20 @@ def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninter
     assert list(resumed.columns) == list(whole.columns)
     assert resumed.to_dict("records") == whole.to_dict("records")  # exact floats: loss, accuracy, validation
     assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()
+
+
+def test_weight_averaging_and_mixup_resume_bit_for_bit(tiny_competition, tmp_path):
+    """The average lives in its own checkpoint file and its update count in the state: killed after
+    epoch 2, the resumed run's averaged and trained scores are the uninterrupted run's exactly."""
+    extra = ["--average-epochs", "1", "--mixup", "0.2"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _run(_command(tiny_competition, whole) + extra)
+    _kill_after(_command(tiny_competition, killed) + extra, "member 0 epoch 2:")
+    assert (killed / "work" / "model" / "checkpoint-average.keras").exists()
+    log = _run(_command(tiny_competition, killed) + extra)
+    assert "member 0: resuming after epoch 2" in log and "(trained weights: " in log
+    resumed, uninterrupted = _history(killed), _history(whole)
+    assert "val_balanced_accuracy_unaveraged" in resumed.columns
+    assert resumed.to_dict("records") == uninterrupted.to_dict("records")
+    assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()
+    assert not (killed / "work" / "model" / "checkpoint-average.keras").exists()  # cleared with the checkpoint
