@@ -24,8 +24,8 @@ def momentum_for(average_epochs: float, steps_per_epoch: int) -> float:
 
 
 def _averaged_pairs(averaged: keras.Model, model: keras.Model) -> list[tuple[keras.Variable, keras.Variable]]:
-    # Keras's weights leave out dropout's seed-generator states; floating point only, to be sure
-    pairs = [(a, v) for a, v in zip(averaged.weights, model.weights, strict=True) if "float" in str(v.dtype)]
+    # Keras's weights leave out dropout's seed-generator states: every weight is a float to average
+    pairs = list(zip(averaged.weights, model.weights, strict=True))
     for a, v in pairs:
         # the same name (kernel, gamma, moving_mean, ...) and shape, in the same place of both models
         if a.name != v.name or tuple(a.shape) != tuple(v.shape):

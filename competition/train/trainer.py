@@ -95,7 +95,7 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     row_shape = tuple(x.shape[1:])
     if config.mixup > 0 and class_weights is None:
         raise ValueError("mixup needs the class weights, which it mixes with the labels")
-    weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
+    weights = tf.constant(class_weights, tf.float32) if config.mixup > 0 else None
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x[rows], dtype=np.float32), y[rows]
