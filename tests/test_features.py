@@ -10,12 +10,15 @@ from competition.frontend.audio import AudioError, fix_length, load_clip, read_w
 from competition.frontend.spectral import log_spectrogram
 
 AUDIO = AudioConfig()
+NOTEBOOK = AudioConfig(target_rate=8_000)  # the notebook recipe this project grew from: resampled to 8 kHz
 
 
-def test_derived_sizes_match_the_competition_recipe():
-    assert (AUDIO.clip_samples, AUDIO.target_samples) == (16_000, 8_000)
-    assert (AUDIO.window_samples, AUDIO.step_samples) == (160, 80)
-    assert AUDIO.feature_shape == (99, 81)
+def test_derived_sizes_of_the_default_and_of_the_notebook_recipe():
+    assert (AUDIO.clip_samples, AUDIO.target_samples) == (16_000, 16_000)
+    assert (AUDIO.window_samples, AUDIO.step_samples) == (320, 160)
+    assert AUDIO.feature_shape == (99, 161)
+    assert (NOTEBOOK.target_samples, NOTEBOOK.window_samples, NOTEBOOK.step_samples) == (8_000, 160, 80)
+    assert NOTEBOOK.feature_shape == (99, 81)
 
 
 def test_fix_length_pads_with_zeros_and_chops():
@@ -56,15 +59,18 @@ def test_not_a_wav_names_the_file(tmp_path):
         read_wav(bogus)
 
 
-def test_log_spectrogram_shape_and_reference_values(tmp_path):
+@pytest.mark.parametrize("audio", [AUDIO, NOTEBOOK], ids=["16k", "8k"])
+def test_log_spectrogram_shape_and_reference_values(tmp_path, audio):
     path = write_wav(tmp_path / "a.wav", tone(0.8))
-    features = log_spectrogram(np.stack([load_clip(path, AUDIO)] * 3), AUDIO)
-    assert features.shape == (3, 99, 81) and features.dtype == np.float32
-    # The notebook recipe, one file at a time.
+    features = log_spectrogram(np.stack([load_clip(path, audio)] * 3), audio)
+    assert features.shape == (3, *audio.feature_shape) and features.dtype == np.float32
+    # The notebook recipe, one file at a time (at 16 kHz its resampling is the identity).
     _, samples = scipy.io.wavfile.read(path)
     padded = np.pad(samples.astype(np.float32) / 32768, (0, 16_000 - len(samples)))
-    resampled = scipy.signal.resample(padded, 8_000)
-    _, _, power = scipy.signal.spectrogram(resampled, fs=8_000, window="hann", nperseg=160, noverlap=80, detrend=False)
+    resampled = scipy.signal.resample(padded, audio.target_samples)
+    frame, overlap = audio.window_samples, audio.window_samples - audio.step_samples
+    _, _, power = scipy.signal.spectrogram(resampled, fs=audio.target_rate, window="hann", nperseg=frame,
+                                           noverlap=overlap, detrend=False)
     reference = np.log(power.T.astype(np.float32) + 1e-10)
     assert np.allclose(features[0], reference, atol=1e-3)
     assert np.array_equal(features[0], features[2])
@@ -81,8 +87,8 @@ def test_feature_array_rows_follow_the_sources(tmp_path, workers, monkeypatch):
     write_feature_array(sources, target, project(FeaturesConfig, Settings(workers=workers, feature_dtype="float32")),
                         desc="test")
     array = np.load(target)
-    assert array.shape == (5, 99, 81)
-    peaks = array.mean(axis=1).argmax(axis=1) * 50  # 50 Hz per bin at 8 kHz with a 160-sample window
+    assert array.shape == (5, *AUDIO.feature_shape)
+    peaks = array.mean(axis=1).argmax(axis=1) * 50  # 50 Hz per bin: a 20 ms window at any rate
     assert list(peaks) == [300, 900, 1500, 2100, 2700]
     assert not list(tmp_path.glob(".*partial*"))
 
@@ -104,10 +110,11 @@ def test_single_precision_resampling_and_spectrogram_match_scipy():
     from competition.frontend.spectral import resample
 
     reference = scipy.signal.resample(clips.astype(np.float64), 8_000, axis=-1)
-    assert np.allclose(resample(clips, AUDIO), reference, atol=1e-5)
+    assert np.allclose(resample(clips, NOTEBOOK), reference, atol=1e-5)
     _, _, power = scipy.signal.spectrogram(reference, fs=8_000, window="hann", nperseg=160, noverlap=80,
                                            detrend=False, axis=-1)
-    assert np.allclose(log_spectrogram(clips, AUDIO), np.log(np.swapaxes(power, -1, -2) + 1e-10), atol=1e-3)
+    assert np.allclose(log_spectrogram(clips, NOTEBOOK), np.log(np.swapaxes(power, -1, -2) + 1e-10), atol=1e-3)
+    assert np.allclose(resample(clips, AUDIO), clips, atol=1e-6)  # the default model hears the clips' own rate
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
@@ -121,7 +128,7 @@ def test_feature_rows_read_slices_of_the_cache_without_a_memory_map(tmp_path, dt
     whole, rows = np.load(target), FeatureRows(target)
     assert len(rows) == 4 and rows.shape == whole.shape and rows.dtype == whole.dtype
     assert np.array_equal(rows[1:3], whole[1:3]) and np.array_equal(rows[3:10], whole[3:])
-    assert rows[4:9].shape == (0, 99, 81)
+    assert rows[4:9].shape == (0, *AUDIO.feature_shape)
 
 
 def test_a_truncated_or_foreign_cache_is_named_before_any_prediction(tmp_path):

@@ -23,12 +23,17 @@ LOG_POWER_TOLERANCE = 2e-3
 # may land one step away from numpy's.
 FLOOR_TOLERANCE = abs(float(np.spacing(np.log(np.float32(LOG_FLOOR)))))
 
+# The exported resampler's tests need a rate to decimate to; the default model hears the clips' own.
+NARROWBAND = AudioConfig(target_rate=8_000)
+
 CONFIGS = [
-    AudioConfig(),
+    AudioConfig(),  # 16 kHz in and out: resampling is the identity
+    NARROWBAND,
     AudioConfig(window_ms=30.0),
     AudioConfig(sample_rate=8_000, target_rate=16_000),  # upsampling: scipy splits the Nyquist bin
     AudioConfig(target_rate=7_999),  # odd target length: no Nyquist bin to fold
-    AudioConfig(window_ms=20.125),  # an odd frame (161 samples): one DFT matrix, not the radix-2 halves
+    # an odd frame (161 samples): one DFT matrix, not the radix-2 halves
+    AudioConfig(target_rate=8_000, window_ms=20.125),
 ]
 # The exported resampler (a windowed-sinc filter) against the Fourier reference, in log power
 # below 95 % of the target's Nyquist frequency, where its pass band is flat: measured max 0.064
@@ -97,11 +102,11 @@ def test_log_spectrogram_of_resampled_matches_numpy_on_the_same_input(case):
 
 
 def test_sizes_come_from_the_config():
-    assert AudioConfig().feature_shape == (99, 81)
+    assert AudioConfig().feature_shape == (99, 161) and NARROWBAND.feature_shape == (99, 81)
     audio = AudioConfig(window_ms=30.0)
-    assert audio.feature_shape == (98, 121)
+    assert audio.feature_shape == (98, 241)
     clips = np.stack(list(_clips(audio).values()))
-    assert _graph(frontend_graph.log_spectrogram, clips, audio).shape == (len(clips), 98, 121)
+    assert _graph(frontend_graph.log_spectrogram, clips, audio).shape == (len(clips), 98, 241)
 
 
 def test_digital_silence_sits_exactly_on_the_floor():
@@ -152,7 +157,7 @@ def test_rejects_clips_of_the_wrong_length():
         frontend_graph.resample(tf.zeros([1, 8_000]), AudioConfig())
 
 
-@pytest.mark.parametrize("audio", [AudioConfig(), AudioConfig(window_ms=30.0)], ids=["20ms", "30ms"])
+@pytest.mark.parametrize("audio", [NARROWBAND, AudioConfig(target_rate=8_000, window_ms=30.0)], ids=["20ms", "30ms"])
 def test_the_exported_resampler_matches_the_reference_below_the_roll_off(audio):
     clips = np.stack(list(_clips(audio).values()))
     decimated = _graph(frontend_graph.decimate, clips, audio)
@@ -169,7 +174,7 @@ def test_the_exported_resampler_matches_the_reference_below_the_roll_off(audio):
 
 
 def test_the_polyphase_convolution_is_the_strided_filter():
-    audio = AudioConfig()
+    audio = NARROWBAND
     clip = _clips(audio)["loud, near full scale"]
     taps = frontend_graph.decimation_filter(audio)
     half = len(taps) // 2
@@ -182,3 +187,10 @@ def test_the_polyphase_convolution_is_the_strided_filter():
 def test_the_exported_resampler_refuses_a_ratio_that_is_not_whole():
     with pytest.raises(PipelineError, match="16000 Hz -> 7999 Hz"):
         frontend_graph.decimate(np.zeros((1, 16_000), np.float32), AudioConfig(target_rate=7_999))
+
+
+def test_the_exported_front_end_does_not_filter_when_the_model_hears_the_clips_rate():
+    audio = AudioConfig()
+    clips = np.stack(list(_clips(audio).values()))
+    assert audio.target_rate == audio.sample_rate and frontend_graph.decimation_factor(audio) == 1
+    assert np.array_equal(_graph(frontend_graph.decimate, clips, audio), clips)

@@ -31,7 +31,7 @@ def test_all_stages_write_a_valid_submission(finished_run, tiny_competition):
     assert list(history["epoch"]) == [1] and "val_accuracy" in history
     metrics = json.loads((paths.model_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["validation_accuracy"] <= 1.0 and metrics["parameters"] > 0
-    assert np.load(paths.features_dir / "test.npy").shape == (40, 99, 81)
+    assert np.load(paths.features_dir / "test.npy").shape == (40, *AudioConfig().feature_shape)
 
 
 def test_rerunning_all_does_no_work(finished_run, caplog):

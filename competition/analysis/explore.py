@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 BAND_HZ = 50  # FFT bins averaged into bands this wide: readable curves, fewer PCA inputs
 PCA_COMPONENTS = 10  # distance is measured in these; later components are mostly one clip's noise
 ANOMALIES = 30
+# The notebook recipe's (and a telephone's) rate: the figures show what it would throw away,
+# which is why the model hears 16 kHz.
+NARROWBAND_RATE = 8_000
 VAD_EXAMPLES = 5
 VAD_FRAME, VAD_HOP = 320, 160  # 20 ms frames every 10 ms at 16 kHz
 VAD_MIN_RANGE_DB = 10.0  # quieter contrast than this between floor and peak: no word found
@@ -235,14 +238,14 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
     freqs, bands = band_power(clips, rate)
     spectra = {w: decibels(bands[(sample["word"] == w).to_numpy()].mean(axis=0)) for w in commands}
     plots.word_spectra(out / "mean_fft.png", freqs, spectra, f"mean FFT power per command word at {rate / 1000:g} kHz",
-                       audio.target_rate / 2)
+                       NARROWBAND_RATE / 2)
 
     total = np.maximum(bands.sum(axis=1), 1e-20)
-    high, low = bands[:, freqs >= audio.target_rate / 2].sum(axis=1) / total, bands[:, freqs < 1000].sum(axis=1) / total
+    high, low = bands[:, freqs >= NARROWBAND_RATE / 2].sum(axis=1) / total, bands[:, freqs < 1000].sum(axis=1) / total
     by_word = pd.Series(high, index=sample["word"]).groupby(level=0).median().sort_values()
-    reduced = scipy.signal.resample(clip, audio.target_samples)
-    plots.resampling(out / "resampling.png", _spectrum(clip, rate), _spectrum(reduced, audio.target_rate),
-                     (rate, audio.target_rate), f"FFT of '{row['word']}' ({row['path']}) before and after resampling")
+    reduced = scipy.signal.resample(clip, int(round(NARROWBAND_RATE * audio.clip_seconds)))
+    plots.resampling(out / "resampling.png", _spectrum(clip, rate), _spectrum(reduced, NARROWBAND_RATE),
+                     (rate, NARROWBAND_RATE), f"FFT of '{row['word']}' ({row['path']}) before and after resampling")
     surface = interactive.spectrogram_surface(
         spectrogram, frame_s, audio.target_rate / 2,
         f"log-spectrogram of '{row['word']}' ({row['path']}) at {audio.target_rate / 1000:g} kHz", "sample-surface")
@@ -256,8 +259,9 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
          "the dark edges are the padding and silence around the words.", "mean_spectrograms.png"),
         (f"Mean FFT per command word: a median {np.median(low):.0%} of a clip's energy lies below 1 kHz; the "
          f"words differ in the shape of the 1-4 kHz range and in how much they keep above "
-         f"{audio.target_rate / 2000:g} kHz.", "mean_fft.png"),
-        (f"What 8 kHz throws away: above {audio.target_rate / 2000:g} kHz lies "
+         f"{NARROWBAND_RATE / 2000:g} kHz.", "mean_fft.png"),
+        (f"What {NARROWBAND_RATE / 1000:g} kHz sampling (the notebook recipe's) throws away; the model samples at "
+         f"{audio.target_rate / 1000:g} kHz. Above {NARROWBAND_RATE / 2000:g} kHz lies "
          f"{high[chosen]:.1%} of this clip's energy; "
          f"over the sample a median {np.median(high):.1%} (most for '{by_word.index[-1]}', "
          f"{by_word.iloc[-1]:.1%}; least for '{by_word.index[0]}', {by_word.iloc[0]:.1%}).", "resampling.png"),
@@ -277,7 +281,7 @@ def _anomaly_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config:
     from sklearn.decomposition import PCA
 
     freqs, bands = band_power(clips, config.audio.sample_rate)
-    cutoff = config.audio.target_rate / 2
+    cutoff = NARROWBAND_RATE / 2
     # Normalised: each clip's share of power per band, so loudness does not count, only shape.
     shapes = decibels(bands / np.maximum(bands.sum(axis=1, keepdims=True), 1e-20))
     components = min(PCA_COMPONENTS, *shapes.shape)

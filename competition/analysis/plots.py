@@ -117,7 +117,7 @@ def word_images(path: Path, images: dict[str, np.ndarray], frame_s: float, max_h
 
 def word_spectra(path: Path, freqs_hz: np.ndarray, spectra: dict[str, np.ndarray], title: str,
                  cutoff_hz: float) -> Path:
-    """One spectrum (dB) per word in a grid, the CNN's cut-off frequency marked on each."""
+    """One spectrum (dB) per word in a grid, a narrowband front end's cut-off marked on each."""
     fig, axes = plt.subplots(2, (len(spectra) + 1) // 2, figsize=(16, 6), sharex=True, sharey=True, squeeze=False)
     for ax, (word, db) in zip(axes.flat, spectra.items()):
         ax.plot(freqs_hz / 1000, db, color="tab:blue", linewidth=1)
@@ -128,7 +128,8 @@ def word_spectra(path: Path, freqs_hz: np.ndarray, spectra: dict[str, np.ndarray
         ax.set_ylabel("mean power (dB, arbitrary ref.)")
     for ax in axes[-1]:
         ax.set_xlabel("frequency (kHz)")
-    fig.suptitle(f"{title} (red: {cutoff_hz / 1000:g} kHz, the highest frequency left at the CNN's sample rate)")
+    fig.suptitle(f"{title} (red: {cutoff_hz / 1000:g} kHz, "
+                 f"the highest frequency left at {2 * cutoff_hz / 1000:g} kHz sampling)")
     return save(fig, path)
 
 

@@ -1,6 +1,6 @@
 """The audio-in model: one second of 16 kHz audio in, the class probabilities out.
 
-The front end (frontend.graph: decimation to the target rate, the framed DFT as matmuls, the
+The front end (frontend.graph: decimation to the target rate, none at the default 16 kHz; the framed DFT as matmuls, the
 log) runs under one name scope, so the int8 conversion can keep it in float; then the trained
 network(s), averaged when there are several members.
 """

@@ -66,6 +66,14 @@ def calibration_clips(paths: Paths, inference: InferenceConfig, config: ExportCo
                      for source in tqdm(sources, desc="int8 calibration clips", unit="clip")])
 
 
+def _resampling(inference: InferenceConfig) -> str:
+    audio = inference.audio
+    if audio.sample_rate == audio.target_rate:
+        return ""
+    return (f"a {audio.sample_rate} Hz -> {audio.target_rate} Hz windowed-sinc low-pass and decimation "
+            "(a convolution), ")
+
+
 def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int) -> str:
     labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
     return f"""# The exported model
@@ -85,8 +93,7 @@ dimension is free (resize the input tensor); a device usually runs 1.
 **Out**: float32, shape `(batch, {len(info.labels)})`: probabilities of the classes in `labels.txt` order:
 {labels}.
 
-**Inside**: the features stage's front end: a {inference.audio.sample_rate} Hz -> {inference.audio.target_rate} Hz
-windowed-sinc low-pass and decimation (a convolution), {inference.audio.window_ms:g} ms Hann frames every
+**Inside**: the features stage's front end: {_resampling(inference)}{inference.audio.window_ms:g} ms Hann frames every
 {inference.audio.step_ms:g} ms, their DFT as matrix products, the log of the power spectrum, then the network.
 The int8 file keeps that front end, and the model's own log-mel layer, in float: 8 bits cannot carry a
 waveform's range (a quiet clip would round to a few levels) nor a power spectrum's ten decades.

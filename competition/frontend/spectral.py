@@ -1,4 +1,4 @@
-"""The numpy reference front end: the 8 kHz log-power spectrogram that fills the feature cache.
+"""The numpy reference front end: the log-power spectrogram that fills the feature cache.
 
 One definition of each step (resampling, window, density scale, log floor); the TensorFlow
 version in `frontend.graph` is held to it by tests, and the model's layers (`frontend.layers`)
@@ -45,7 +45,7 @@ def log_spectrogram(clips: np.ndarray, audio: AudioConfig) -> np.ndarray:
 
 
 def clip_features(clips: np.ndarray, audio: AudioConfig, representation: str) -> np.ndarray:
-    """What the cache holds for each clip: the 8 kHz waveform, or its log-spectrogram."""
+    """What the cache holds for each clip: the waveform at target_rate, or its log-spectrogram."""
     resampled = resample(clips, audio)
     return resampled if representation == WAVE else log_spectrogram_of_resampled(resampled, audio)
 

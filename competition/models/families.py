@@ -63,7 +63,7 @@ def cnn(x, n_classes: int, audio: AudioConfig):
 
 @register("mel-cnn", features=("logspec",))
 def mel_cnn(x, n_classes: int, audio: AudioConfig):
-    """The batch-normalised CNN on 40 log-mel bands: about twice as fast as on 81 linear bins."""
+    """The batch-normalised CNN on 40 log-mel bands: much faster than on the linear bins."""
     return _vgg_body(_image(LogMel(n_mels=N_MELS, sample_rate=audio.target_rate)(x)), n_classes)
 
 
@@ -91,7 +91,7 @@ def dense(x, n_classes: int, audio: AudioConfig):
 
 @register("conv1d", features=("wave",))
 def conv1d(x, n_classes: int, audio: AudioConfig):
-    """A raw-waveform 1-D CNN on the 8 kHz signal (M5-style: a wide strided first filter that
+    """A raw-waveform 1-D CNN (M5-style: a wide strided first filter that
     learns its own filterbank, then small kernels with pooling)."""
     x = layers.Reshape((x.shape[1], 1))(x)
     x = layers.Conv1D(64, 40, strides=4, padding="same", use_bias=False)(x)

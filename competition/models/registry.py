@@ -2,8 +2,8 @@
 
 A builder is a pure function from the front end's output tensor and the class count to the
 output tensor. Each entry says which inputs it reads (see core.config.FEATURE_KINDS):
-log-power spectrograms, MFCCs (computed in the model from those spectrograms) or the 8 kHz
-waveform.
+log-power spectrograms, MFCCs (computed in the model from those spectrograms) or the
+waveform at the model's rate.
 """
 from __future__ import annotations
 
