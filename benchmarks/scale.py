@@ -168,7 +168,7 @@ def measure_train(args) -> dict:
     from competition.train.trainer import _new_model, epoch_dataset, load_split
 
     settings = project(TrainConfig, Settings(epochs=1))
-    model = _new_model(settings, 0, TRAIN_ROUNDS * TRAIN_STEPS * settings.batch_size)
+    model = _new_model(settings, 0, TRAIN_ROUNDS * TRAIN_STEPS * settings.batch_size, len(LABELS))
     mini = _mini_paths(args)
     x, y = load_split(mini, settings, "train", list(LABELS), in_memory=False)
     noise = tf.constant(load_split(mini, settings, "noise", list(LABELS) + ["noise"])[0].astype(np.float32))
@@ -279,7 +279,7 @@ def _install_model(args, bench: Paths) -> None:
 
     settings = project(TrainConfig, Settings())
     bench.model_dir.mkdir(parents=True)
-    _new_model(settings, 0, 1).save(bench.model_file)
+    _new_model(settings, 0, 1, len(LABELS)).save(bench.model_file)
     write_labels(bench.labels_file, list(LABELS))
     InferenceConfig(task=settings.task, members=(bench.model_file.name,),
                     tta_shifts=tta_shifts(settings.tta, settings.features, settings.audio), unknown_threshold=0.4,
