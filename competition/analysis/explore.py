@@ -5,6 +5,7 @@ audio use a seeded sample of `explore_per_word` clips per word.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import scipy.signal
 from tqdm import tqdm
 
 from .. import PipelineError
-from ..core.config import ExploreConfig
+from ..core.config import NOTEBOOK_RATE, ExploreConfig
 from ..core.io import atomic_dir, atomic_path
 from ..core.labels import COMMANDS, LABELS, UNKNOWN_LABEL, WORDS
 from ..core.paths import Paths
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 BAND_HZ = 50  # FFT bins averaged into bands this wide: readable curves, fewer PCA inputs
 PCA_COMPONENTS = 10  # distance is measured in these; later components are mostly one clip's noise
 ANOMALIES = 30
-# The notebook recipe's (and a telephone's) rate: the figures show what it would throw away,
-# which is why the model hears 16 kHz.
-NARROWBAND_RATE = 8_000
 VAD_EXAMPLES = 5
 VAD_FRAME, VAD_HOP = 320, 160  # 20 ms frames every 10 ms at 16 kHz
 VAD_MIN_RANGE_DB = 10.0  # quieter contrast than this between floor and peak: no word found
@@ -238,14 +236,14 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
     freqs, bands = band_power(clips, rate)
     spectra = {w: decibels(bands[(sample["word"] == w).to_numpy()].mean(axis=0)) for w in commands}
     plots.word_spectra(out / "mean_fft.png", freqs, spectra, f"mean FFT power per command word at {rate / 1000:g} kHz",
-                       NARROWBAND_RATE / 2)
+                       NOTEBOOK_RATE / 2)
 
     total = np.maximum(bands.sum(axis=1), 1e-20)
-    high, low = bands[:, freqs >= NARROWBAND_RATE / 2].sum(axis=1) / total, bands[:, freqs < 1000].sum(axis=1) / total
+    high, low = bands[:, freqs >= NOTEBOOK_RATE / 2].sum(axis=1) / total, bands[:, freqs < 1000].sum(axis=1) / total
     by_word = pd.Series(high, index=sample["word"]).groupby(level=0).median().sort_values()
-    reduced = scipy.signal.resample(clip, int(round(NARROWBAND_RATE * audio.clip_seconds)))
-    plots.resampling(out / "resampling.png", _spectrum(clip, rate), _spectrum(reduced, NARROWBAND_RATE),
-                     (rate, NARROWBAND_RATE), f"FFT of '{row['word']}' ({row['path']}) before and after resampling")
+    reduced = scipy.signal.resample(clip, dataclasses.replace(audio, target_rate=NOTEBOOK_RATE).target_samples)
+    plots.resampling(out / "resampling.png", _spectrum(clip, rate), _spectrum(reduced, NOTEBOOK_RATE),
+                     (rate, NOTEBOOK_RATE), f"FFT of '{row['word']}' ({row['path']}) before and after resampling")
     surface = interactive.spectrogram_surface(
         spectrogram, frame_s, audio.target_rate / 2,
         f"log-spectrogram of '{row['word']}' ({row['path']}) at {audio.target_rate / 1000:g} kHz", "sample-surface")
@@ -259,9 +257,9 @@ def _clip_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config: Ex
          "the dark edges are the padding and silence around the words.", "mean_spectrograms.png"),
         (f"Mean FFT per command word: a median {np.median(low):.0%} of a clip's energy lies below 1 kHz; the "
          f"words differ in the shape of the 1-4 kHz range and in how much they keep above "
-         f"{NARROWBAND_RATE / 2000:g} kHz.", "mean_fft.png"),
-        (f"What {NARROWBAND_RATE / 1000:g} kHz sampling (the notebook recipe's) throws away; the model samples at "
-         f"{audio.target_rate / 1000:g} kHz. Above {NARROWBAND_RATE / 2000:g} kHz lies "
+         f"{NOTEBOOK_RATE / 2000:g} kHz.", "mean_fft.png"),
+        (f"What {NOTEBOOK_RATE / 1000:g} kHz sampling (the notebook recipe's) throws away; the model samples at "
+         f"{audio.target_rate / 1000:g} kHz. Above {NOTEBOOK_RATE / 2000:g} kHz lies "
          f"{high[chosen]:.1%} of this clip's energy; "
          f"over the sample a median {np.median(high):.1%} (most for '{by_word.index[-1]}', "
          f"{by_word.iloc[-1]:.1%}; least for '{by_word.index[0]}', {by_word.iloc[0]:.1%}).", "resampling.png"),
@@ -281,7 +279,7 @@ def _anomaly_figures(out: Path, sample: pd.DataFrame, clips: np.ndarray, config:
     from sklearn.decomposition import PCA
 
     freqs, bands = band_power(clips, config.audio.sample_rate)
-    cutoff = NARROWBAND_RATE / 2
+    cutoff = NOTEBOOK_RATE / 2
     # Normalised: each clip's share of power per band, so loudness does not count, only shape.
     shapes = decibels(bands / np.maximum(bands.sum(axis=1, keepdims=True), 1e-20))
     components = min(PCA_COMPONENTS, *shapes.shape)
