@@ -10,6 +10,14 @@ ROOT/seed-S.log. Flags after `--` go to every run (a variant of the default). Th
 printed and written to ROOT/seeds.csv: train_minutes is the train stage's own time (from its
 manifest), run_minutes this invocation's wall time for the seed (near 0 for a finished run). The
 solution file is only scored, never used to choose.
+
+    python benchmarks/seeds.py --root working/seeds-variant --collect --against working/seeds/seeds.csv
+
+--collect runs nothing: it tabulates the finished runs already in ROOT (say, seeds run one at a
+time, each invocation of which writes a table of its own seeds only). --against REFERENCE reads
+another seeds.csv and prints, seed by seed, how far this table's accuracies are from it (points),
+the mean of those paired differences, and the reference's spread (max - min over its seeds): a
+mean difference smaller than that spread is not a gain beyond the noise of the seeds.
 """
 from __future__ import annotations
 
@@ -26,6 +34,8 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 
 COLUMNS = ["seed", "validation_balanced", "validation_plain", "public", "train_minutes", "run_minutes"]
+ACCURACIES = ["validation_balanced", "validation_plain", "public"]
+STATISTICS = ("mean", "min", "max")
 
 
 def seed_row(work: Path, seed: int, solution: Path | None, submission: Path, run_seconds: float | None) -> dict:
@@ -50,20 +60,75 @@ def summary(rows: list[dict]) -> pd.DataFrame:
     return pd.concat([table, stats], ignore_index=True)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A seeds.csv as written by this benchmark: its per-seed rows, indexed by seed."""
+    table = pd.read_csv(path, dtype={"seed": str})
+    missing = [c for c in ["seed", *ACCURACIES] if c not in table.columns]
+    if missing:
+        raise SystemExit(f"error: {path} is not a seeds table: it lacks the column(s) {', '.join(missing)} "
+                         f"(expected the header {','.join(COLUMNS)})")
+    rows = table[~table["seed"].isin(STATISTICS)]
+    return rows.assign(seed=rows["seed"].astype(int)).set_index("seed")
+
+
+def paired_differences(table: pd.DataFrame, reference: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Per seed both tables hold, this table's accuracies minus the reference's, in points; then the
+    mean difference and the reference's spread (max - min over all of its seeds)."""
+    common = sorted(set(table.index) & set(reference.index))
+    if not common:
+        raise SystemExit(f"error: no seed in common with {where} (this table: {sorted(table.index)}; "
+                         f"it: {sorted(reference.index)})")
+    points = (table.loc[common, ACCURACIES] - reference.loc[common, ACCURACIES]) * 100
+    spread = (reference[ACCURACIES].max() - reference[ACCURACIES].min()) * 100
+    out = pd.concat([points, pd.DataFrame([points.mean(), spread], index=["mean difference", "reference spread"])])
+    out.index.name = "seed"
+    return out
+
+
+def verdicts(differences: pd.DataFrame) -> list[str]:
+    lines = []
+    for column in ACCURACIES:
+        gain, spread = differences.loc["mean difference", column], differences.loc["reference spread", column]
+        if pd.isna(gain):
+            continue
+        reading = ("beyond the reference's spread" if abs(gain) > spread
+                   else "within the reference's spread: not a difference beyond the noise of the seeds")
+        lines.append(f"{column}: {gain:+.2f} points on average, spread {spread:.2f}: {reading}")
+    return lines
+
+
 def main() -> None:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input-dir", type=Path, required=True, help="folder with the competition's archives")
+    parser.add_argument("--input-dir", type=Path, default=None,
+                        help="folder with the competition's archives (required unless --collect)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44], help="seeds (default: 42 43 44)")
     parser.add_argument("--solution", type=Path, default=None, help="fname,label file to score (default: none)")
     parser.add_argument("--root", type=Path, default=Path("working/seeds"),
                         help="a work folder per seed goes here (default: working/seeds)")
+    parser.add_argument("--collect", action="store_true",
+                        help="run nothing; tabulate the finished runs of --seeds in --root (default: off)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="a reference seeds.csv to compare with, seed by seed (default: none)")
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.input_dir is None and not args.collect:
+        parser.error("--input-dir is required unless --collect")
+    reference = read_table(args.against) if args.against else None
     args.root.mkdir(parents=True, exist_ok=True)
+    # a collected seed keeps the wall time an earlier invocation measured for it
+    earlier = read_table(args.root / "seeds.csv") if args.collect and (args.root / "seeds.csv").is_file() else None
     rows = []
     for seed in args.seeds:
         work, submission = args.root / f"seed-{seed}", args.root / f"seed-{seed}.csv"
+        if args.collect:
+            if not (work / "manifests" / "train.json").is_file() or not submission.is_file():
+                sys.exit(f"error: --collect: no finished run for seed {seed} in {work} (expected "
+                         f"{work / 'manifests' / 'train.json'} and {submission})")
+            measured = earlier["run_minutes"].get(seed) if earlier is not None else None
+            rows.append(seed_row(work, seed, args.solution, submission,
+                                 None if measured is None or pd.isna(measured) else measured * 60))
+            continue
         command = [sys.executable, str(REPO / "run.py"), "--stage", "all", "--seed", str(seed),
                    "--input-dir", str(args.input_dir), "--work-dir", str(work), "--output", str(submission), *extra]
         print(f"seed {seed}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
@@ -76,6 +141,11 @@ def main() -> None:
     table = summary(rows)
     table.to_csv(args.root / "seeds.csv", index=False, float_format="%.4f")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if reference is not None:
+        differences = paired_differences(read_table(args.root / "seeds.csv"), reference, str(args.against))
+        print(f"\nagainst {args.against}, in points (this table minus it):")
+        print(differences.to_string(float_format=lambda v: f"{v:+.2f}"))
+        print("\n".join(verdicts(differences)))
 
 
 if __name__ == "__main__":

@@ -41,27 +41,88 @@ def test_the_notebook_recipe_and_the_pipeline_agree_to_float_tolerance(tmp_path)
     assert np.allclose(scale.reference_features(path), ours, atol=1e-3)
 
 
-def test_the_seed_table_gives_each_seed_then_mean_min_and_max(tmp_path):
-    seeds = load_benchmark("seeds")
-    rows = []
-    for seed, balanced, plain, public in ((42, 0.93, 0.94, 0.935), (43, 0.91, 0.92, 0.921)):
-        work = tmp_path / f"seed-{seed}"
+def _finished_seed_runs(root, results):
+    """Work folders of finished runs with these (seed, balanced, plain, public), their submissions, a solution."""
+    solution = root / "solution.csv"
+    names = [f"c{i}" for i in range(1000)]
+    pd.DataFrame({"fname": names, "label": ["yes"] * 1000}).to_csv(solution, index=False)
+    for seed, balanced, plain, public in results:
+        work = root / f"seed-{seed}"
         (work / "model").mkdir(parents=True)
         (work / "manifests").mkdir()
         (work / "model" / "metrics.json").write_text(json.dumps(
             {"validation_balanced_accuracy": balanced, "validation_accuracy": plain}))
         (work / "manifests" / "train.json").write_text(json.dumps({"seconds": 600.0}))
-        solution, submission = tmp_path / "solution.csv", tmp_path / f"seed-{seed}.csv"
-        names, right = [f"c{i}" for i in range(1000)], round(public * 1000)
-        pd.DataFrame({"fname": names, "label": ["yes"] * 1000}).to_csv(solution, index=False)
-        pd.DataFrame({"fname": names, "label": ["yes"] * right + ["no"] * (1000 - right)}).to_csv(submission,
-                                                                                               index=False)
-        rows.append(seeds.seed_row(work, seed, solution, submission, 900.0))
+        right = round(public * 1000)
+        pd.DataFrame({"fname": names, "label": ["yes"] * right + ["no"] * (1000 - right)}).to_csv(
+            root / f"seed-{seed}.csv", index=False)
+    return solution
+
+
+def test_the_seed_table_gives_each_seed_then_mean_min_and_max(tmp_path):
+    seeds = load_benchmark("seeds")
+    solution = _finished_seed_runs(tmp_path, [(42, 0.93, 0.94, 0.935), (43, 0.91, 0.92, 0.921)])
+    rows = [seeds.seed_row(tmp_path / f"seed-{seed}", seed, solution, tmp_path / f"seed-{seed}.csv", 900.0)
+            for seed in (42, 43)]
     table = seeds.summary(rows).set_index("seed")
     assert list(table.index) == [42, 43, "mean", "min", "max"]
     assert table.loc[43, "public"] == 0.921 and table.loc[42, "train_minutes"] == 10.0
     assert abs(table.loc["mean", "validation_balanced"] - 0.92) < 1e-12
     assert table.loc["min", "public"] == 0.921 and table.loc["max", "validation_plain"] == 0.94
+
+
+def test_collect_tabulates_finished_runs_and_keeps_the_wall_times_measured_before(tmp_path, monkeypatch, capsys):
+    seeds = load_benchmark("seeds")
+    solution = _finished_seed_runs(tmp_path, [(42, 0.93, 0.94, 0.935), (43, 0.91, 0.92, 0.921)])
+    # what a run of seed 42 alone left behind: a table of that seed only
+    _seed_table(tmp_path / "seeds.csv", [(42, 0.93, 0.94, 0.935, 10, 12.5), ("mean", 0.93, 0.94, 0.935, 10, 12.5)])
+    argv = ["seeds.py", "--root", str(tmp_path), "--collect", "--seeds", "42", "43", "--solution", str(solution)]
+    monkeypatch.setattr("sys.argv", argv)
+    seeds.main()
+    table = seeds.read_table(tmp_path / "seeds.csv")
+    assert list(table.index) == [42, 43] and table.loc[43, "public"] == pytest.approx(0.921)
+    assert table.loc[42, "run_minutes"] == pytest.approx(12.5) and pd.isna(table.loc[43, "run_minutes"])
+    monkeypatch.setattr("sys.argv", argv[:4] + ["--seeds", "44"])
+    with pytest.raises(SystemExit, match="no finished run for seed 44"):
+        seeds.main()
+    capsys.readouterr()
+
+
+def _seed_table(path, rows):
+    pd.DataFrame(rows, columns=["seed", "validation_balanced", "validation_plain", "public", "train_minutes",
+                                "run_minutes"]).to_csv(path, index=False)
+    return path
+
+
+def test_a_variant_is_compared_seed_by_seed_with_the_reference_and_its_spread(tmp_path):
+    seeds = load_benchmark("seeds")
+    reference = seeds.read_table(_seed_table(tmp_path / "reference.csv", [
+        (42, 0.930, 0.940, 0.930, 20, 21), (43, 0.920, 0.930, 0.940, 20, 21), (44, 0.925, 0.935, 0.935, 20, 21),
+        ("mean", 0.925, 0.935, 0.935, 20, 21)]))
+    assert list(reference.index) == [42, 43, 44]  # the statistics rows are not seeds
+    variant = seeds.read_table(_seed_table(tmp_path / "variant.csv", [
+        (42, 0.940, 0.940, 0.930, 15, 16), (43, 0.940, 0.935, 0.950, 15, 16), (45, 0.5, 0.5, 0.5, 15, 16)]))
+    differences = seeds.paired_differences(variant, reference, "reference.csv")
+    assert list(differences.index) == [42, 43, "mean difference", "reference spread"]  # seed 45: no partner
+    assert differences.loc[43, "validation_balanced"] == pytest.approx(2.0)
+    assert differences.loc["mean difference", "validation_balanced"] == pytest.approx(1.5)
+    assert differences.loc["reference spread", "validation_balanced"] == pytest.approx(1.0)
+    assert differences.loc["mean difference", "validation_plain"] == pytest.approx(0.25)
+    lines = seeds.verdicts(differences)
+    assert lines[0].startswith("validation_balanced: +1.50 points") and "beyond the reference's spread" in lines[0]
+    assert "not a difference beyond the noise" in lines[1]
+
+
+def test_the_seed_comparison_names_the_table_it_cannot_use(tmp_path):
+    seeds = load_benchmark("seeds")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("seed,accuracy\n42,0.9\n")
+    with pytest.raises(SystemExit, match="broken.csv is not a seeds table: it lacks the column"):
+        seeds.read_table(broken)
+    one = seeds.read_table(_seed_table(tmp_path / "one.csv", [(42, 0.9, 0.9, 0.9, 1, 1)]))
+    other = seeds.read_table(_seed_table(tmp_path / "other.csv", [(7, 0.9, 0.9, 0.9, 1, 1)]))
+    with pytest.raises(SystemExit, match="no seed in common with other.csv"):
+        seeds.paired_differences(one, other, "other.csv")
 
 
 def test_a_network_row_reads_metrics_confusion_and_the_train_manifest(tmp_path):
