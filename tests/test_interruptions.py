@@ -98,3 +98,25 @@ def test_weight_averaging_and_mixup_resume_bit_for_bit(tiny_competition, tmp_pat
     assert resumed.to_dict("records") == uninterrupted.to_dict("records")
     assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()
     assert not (killed / "work" / "model" / "checkpoint-average.keras").exists()  # cleared with the checkpoint
+
+
+@pytest.mark.parametrize("marker", ["pseudo-labels from the best model so far", "member 0 epoch 2:"])
+def test_pseudo_labelled_training_resumes_bit_for_bit(uninterrupted_folder, tiny_competition, tmp_path, marker):
+    """Killed just after labelling the pool (before the epoch that first uses the labels) or after
+    that epoch: the resumed run labels again from the same checkpoint, or reads the labels from the
+    training state, and trains exactly as the uninterrupted run."""
+    extra = ["--pseudo-label-epoch", "1", "--pseudo-label-confidence", "0.2"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _run(_command(tiny_competition, whole) + extra)
+    _kill_after(_command(tiny_competition, killed) + extra, marker)
+    log = _run(_command(tiny_competition, killed) + extra)
+    assert f"member 0: resuming after epoch {1 if marker.startswith('pseudo') else 2}" in log
+    resumed, uninterrupted, default = _history(killed), _history(whole), _history(uninterrupted_folder)
+    assert resumed.to_dict("records") == uninterrupted.to_dict("records")
+    assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()
+    # the first epoch is the default's; the labels then change what is trained on
+    assert uninterrupted.iloc[0].to_dict() == default.iloc[0].to_dict()
+    assert uninterrupted.iloc[2]["loss"] != default.iloc[2]["loss"]
+    pool = pd.read_csv(killed / "work" / "model" / "pseudo_labels.csv")
+    assert set(pool["split"]) == {"validation", "test"} and pool["trained"].any()
+    assert (pool.loc[pool["trained"], "confidence"] >= 0.2).all()

@@ -1,13 +1,14 @@
-"""The recipe's training aids: mixup of batches, and the moving average of the weights."""
+"""The recipe's training aids: mixup of batches, the moving average of the weights, and pseudo-labels."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from competition import PipelineError
-from competition.core.config import Settings
+from competition.core.config import Settings, TrainConfig, fingerprint, project
 from competition.train.augmentation import mixup
 from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
+from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pseudo_labels
 from competition.train.trainer import epoch_dataset
 
 SEED = tf.constant([5, 6], tf.int64)
@@ -103,3 +104,50 @@ def test_momentum_follows_the_time_constant_in_epochs_and_a_bad_one_is_refused()
         WeightAverage(_tiny_model(0), _tiny_model(1), momentum=1.0)
     with pytest.raises(PipelineError, match="--average-epochs"):
         Settings(average_epochs=-1)
+
+
+def test_stacked_rows_read_like_the_arrays_joined_whatever_the_order_and_slice(tmp_path):
+    first = np.arange(24, dtype=np.float16).reshape(4, 3, 2)
+    np.save(tmp_path / "second.npy", -np.arange(30, dtype=np.float16).reshape(5, 3, 2))
+    second = np.load(tmp_path / "second.npy", mmap_mode="r")  # a memory map, as the test cache is read
+    stacked, joined = StackedRows(first, second), np.concatenate([first, second]).astype(np.float32)
+    assert stacked.shape == joined.shape and len(stacked) == 9
+    rows = np.array([8, 0, 4, 3, 4, 7])  # across the seam, repeated, unsorted
+    assert np.array_equal(stacked[rows], joined[rows]) and stacked[rows].dtype == np.float32
+    assert np.array_equal(stacked[2:7], joined[2:7]) and np.array_equal(stacked[7:20], joined[7:])
+
+
+def test_pseudo_labels_keep_only_readable_clips_that_reach_the_confidence():
+    probabilities = np.array([[0.96, 0.04], [0.3, 0.7], [0.02, 0.98], [0.99, 0.01]], np.float32)
+    readable = np.array([True, True, True, False])
+    assert pseudo_labels(probabilities, readable, 0.95).tolist() == [0, NOT_TRAINED, 1, NOT_TRAINED]
+    assert pseudo_labels(probabilities, readable, 0.7).tolist() == [0, 1, 1, NOT_TRAINED]
+
+
+def test_an_epoch_with_pseudo_labels_keeps_its_length_and_draws_its_share_of_them():
+    y = np.concatenate([np.where(np.arange(100) % 10 == 3, -1, 1), np.full(50, 2), np.full(50, NOT_TRAINED)])
+    y = y.astype(np.int32)  # 90 usable labelled rows, then 50 pseudo-labelled and 50 untrained pool rows
+    order = epoch_order(y, 100, np.random.default_rng(0))
+    pseudo = order[order >= 100]
+    assert len(order) == 90 and len(set(order)) == 90 and (y[order] >= 0).all()
+    assert len(pseudo) == round(PSEUDO_SHARE * 90) and (pseudo < 150).all()  # never an untrained pool row
+    next_epoch = epoch_order(y, 100, np.random.default_rng(1))
+    assert set(pseudo) != set(next_epoch[next_epoch >= 100])  # drawn afresh each epoch
+    few = y.copy()
+    few[105:150] = NOT_TRAINED  # fewer confident clips than the share: all of them, and the epoch still 90 long
+    order = epoch_order(few, 100, np.random.default_rng(0))
+    assert len(order) == 90 and sorted(order[order >= 100]) == list(range(100, 105))
+    # without pseudo-labels, every usable row once: the order a run without them always had
+    plain = epoch_order(y[:100], None, np.random.default_rng([3, 0, 1]))
+    assert np.array_equal(plain, np.flatnonzero(y[:100] >= 0)[np.random.default_rng([3, 0, 1]).permutation(90)])
+
+
+def test_pseudo_label_settings_are_checked_and_shape_only_the_commands_task():
+    with pytest.raises(PipelineError, match="--pseudo-label-epoch must be at least 0"):
+        Settings(pseudo_label_epoch=-1)
+    with pytest.raises(PipelineError, match="--pseudo-label-confidence must be in"):
+        Settings(pseudo_label_confidence=0.0)
+    for task, shaped in (("commands", True), ("words", False), ("speakers", False)):
+        plain, changed = (fingerprint(project(TrainConfig, Settings(task=task, pseudo_label_epoch=epoch)))
+                          for epoch in (0, 20))
+        assert (plain != changed) == shaped and ("pseudo_label_epoch" in plain) == shaped

@@ -57,6 +57,10 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tupl
 NOTEBOOK_RATE = 8_000
 
 
+# The tasks whose test clips share the training classes, so that pseudo-labelling them can help.
+PSEUDO_LABEL_TASKS = ("commands",)
+
+
 @dataclasses.dataclass(frozen=True)
 class AudioConfig:
     """Sizes of one clip and its spectrogram, derived once from a few choices."""
@@ -148,6 +152,12 @@ class Settings:
     average_epochs: float = setting(0.0, "keep an exponential moving average of the weights over about this many "
                                          "epochs, and validate, keep and predict with it instead of the trained "
                                          "weights; 0: off")
+    pseudo_label_epoch: int = setting(0, "after this many epochs, label the test and validation clips with the best "
+                                         "model so far (validation clips as if unlabelled: their own labels are never "
+                                         "read), and train the remaining epochs on the confident ones too; 0: off",
+                                      tasks=PSEUDO_LABEL_TASKS)
+    pseudo_label_confidence: float = setting(0.95, "least probability of a pseudo-label that is trained on",
+                                             tasks=PSEUDO_LABEL_TASKS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -214,6 +224,10 @@ class Settings:
         for name in ("mixup", "average_epochs"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
+        if self.pseudo_label_epoch < 0:
+            raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
+        if not 0.0 < self.pseudo_label_confidence <= 1.0:
+            raise PipelineError(f"--pseudo-label-confidence must be in (0, 1]; got {self.pseudo_label_confidence}")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:
@@ -329,6 +343,8 @@ class TrainConfig:
     augmentation: AugmentConfig
     mixup: float
     average_epochs: float
+    pseudo_label_epoch: int
+    pseudo_label_confidence: float
     strategy: str
     patience: int
     ensemble: int

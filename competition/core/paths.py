@@ -106,6 +106,10 @@ class Paths:
     def history_csv(self) -> Path:
         return self.model_dir / "history.csv"
 
+    def pseudo_labels(self, member: int) -> Path:
+        """--pseudo-label-epoch: the labels a member gave the unlabelled clips, and which it trained on."""
+        return self.model_dir / ("pseudo_labels.csv" if member == 0 else f"pseudo_labels-{member}.csv")
+
     @property
     def metrics_json(self) -> Path:
         return self.model_dir / "metrics.json"

@@ -18,7 +18,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .. import PipelineError
 from ..core.cluster import MULTI_WORKER, is_chief, worker_task
-from ..core.config import TrainConfig
+from ..core.config import PSEUDO_LABEL_TASKS, TrainConfig
 from ..core.io import atomic_path, atomic_write_json
 from ..core.labels import write_labels
 from ..core.metrics import balanced_accuracy, confused_pairs
@@ -31,6 +31,7 @@ from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
 from .augmentation import augment_batch, mixup
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
+from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +82,18 @@ def readable_rows(y: np.ndarray) -> np.ndarray:
 
 
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
-                  member: int, epoch: int, class_weights: np.ndarray | None = None) -> tf.data.Dataset:
+                  member: int, epoch: int, class_weights: np.ndarray | None = None,
+                  labelled: int | None = None) -> tf.data.Dataset:
     """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
     Under --mixup a batch is (features, mixed one-hot labels, mixed class weights per clip), and
     `class_weights` (one per class) is required; otherwise (features, labels).
 
     `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
     the model trains on the current one. Rows whose label is negative (unreadable clips) are
-    never drawn.
+    never drawn. `labelled`: under --pseudo-label-epoch, the number of leading rows with real labels
+    (the rest are pseudo-labelled; see train.pseudo).
     """
-    order = readable_rows(y)[np.random.default_rng([config.seed, member, epoch]).permutation(int((y >= 0).sum()))]
+    order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
     if config.mixup > 0 and class_weights is None:
@@ -372,7 +375,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             log.info("member %d: resuming after epoch %d from %s", member, state["epoch"], checkpoint.model_file)
         else:
             model = _new_model(config, member, len(known), len(data["labels"]))
-            state = {**state, "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
+            state = {**_without_pseudo_labels(state), "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
             if member == 0:
                 gpus = len(tf.config.list_logical_devices("GPU"))
                 log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
@@ -391,7 +394,15 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                           if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None)
     started = time.perf_counter()
     for epoch in range(state["epoch"], config.epochs):
-        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights)
+        if "pool" in data and epoch == config.pseudo_label_epoch and "pseudo_labels" not in state:
+            state["pseudo_labels"] = label_pool(paths, config, member, data, state).tolist()
+        if "pseudo_labels" in state:
+            # the pool's rows follow the training rows, in the order of data["pool"]
+            dataset = epoch_dataset(StackedRows(x_train, *data["pool"]["parts"]),
+                                    np.concatenate([y_train, np.asarray(state["pseudo_labels"], np.int32)]),
+                                    noise, config, member, epoch, class_weights, labelled=len(y_train))
+        else:
+            dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:
@@ -423,7 +434,52 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
         if epoch + 1 - state["best_epoch"] >= config.patience:
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
             break
-    return {**state, "member": member + 1, "epoch": 0}
+    return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
+
+
+def _without_pseudo_labels(state: dict) -> dict:
+    return {key: value for key, value in state.items() if key != "pseudo_labels"}
+
+
+def unlabelled_pool(paths: Paths, config: TrainConfig, x_val: np.ndarray) -> dict:
+    """The clips pseudo-labels are given to: the readable validation clips (their labels never read),
+    then every test clip, as a memory map. `parts` are their features, `readable` marks the rows
+    that can be labelled, `tables` their rows of the feature tables."""
+    test = np.load(paths.feature_cache("test"), mmap_mode="r")
+    check_cache_shape(test.shape[1:], config, paths.feature_cache("test"))
+    test_table = read_feature_table(paths, "test")
+    validation_table = read_feature_table(paths, "validation").query("readable").reset_index(drop=True)
+    if len(test_table) != len(test):
+        raise PipelineError(f"{paths.features_dir}: test.npy has {len(test)} rows but test.csv has "
+                            f"{len(test_table)}; rerun --stage features")
+    return {"parts": (x_val, test), "tables": {"validation": validation_table, "test": test_table},
+            "readable": np.concatenate([np.ones(len(validation_table), bool), test_table["readable"].to_numpy(bool)])}
+
+
+def label_pool(paths: Paths, config: TrainConfig, member: int, data: dict, state: dict) -> np.ndarray:
+    """The pool's pseudo-labels from the member's best checkpoint so far (chosen on validation, as
+    every checkpoint is), with predict's time shifts; saved beside the model for reading."""
+    pool, labels = data["pool"], data["labels"]
+    best = KerasMember(keras.models.load_model(paths.member_file(member)))
+    probabilities = predict_probabilities([best], StackedRows(*pool["parts"]),
+                                          tta_shifts(config.tta, config.features, config.audio), len(labels),
+                                          progress="pseudo-labels")
+    pseudo = pseudo_labels(probabilities, pool["readable"], config.pseudo_label_confidence)
+    table = pool_table(pool["tables"], probabilities, pseudo, labels)
+    with atomic_path(paths.pseudo_labels(member)) as temp:
+        table.to_csv(temp, index=False)
+    from_validation = table["split"].to_numpy() == "validation"
+    trained = table["trained"].to_numpy()
+    # a diagnostic only: the validation labels score the pseudo-labels here, and choose nothing
+    y_val = data["validation"][1]
+    right = float((pseudo[from_validation][trained[from_validation]] == y_val[trained[from_validation]]).mean())
+    log.info("member %d: pseudo-labels from the best model so far (epoch %d, balanced %.4f): %d of %d validation "
+             "and %d of %d test clips reach %.2f (of the validation ones, %.1f %% are right); up to %d %% of each "
+             "later epoch's clips are drawn from them; %s", member, state["best_epoch"], state["best"],
+             trained[from_validation].sum(), from_validation.sum(), trained[~from_validation].sum(),
+             (~from_validation).sum(), config.pseudo_label_confidence, 100 * right, round(100 * PSEUDO_SHARE),
+             paths.pseudo_labels(member))
+    return pseudo
 
 
 def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) -> None:
@@ -439,6 +495,11 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     data["noise"] = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
                      if noise_file.exists() else None)
     data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
+    if 0 < config.pseudo_label_epoch < config.epochs and config.task in PSEUDO_LABEL_TASKS:
+        if config.strategy == MULTI_WORKER:
+            raise PipelineError(f"--pseudo-label-epoch labels from the best checkpoint, which only the chief of "
+                                f"--strategy {MULTI_WORKER} keeps; use --pseudo-label-epoch 0 there")
+        data["pool"] = unlabelled_pool(paths, config, data["validation"][0])
     log.info("training on %d clips of %d classes, validating on %d %s clips, %d noise windows for mixing",
              len(readable_rows(data["train"][1])), len(labels), len(data["validation"][0]),
              "held-out-speaker" if task.held_out == HELD_OUT_SPEAKERS else "held-out",
