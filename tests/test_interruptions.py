@@ -119,4 +119,9 @@ def test_pseudo_labelled_training_resumes_bit_for_bit(uninterrupted_folder, tiny
     assert uninterrupted.iloc[2]["loss"] != default.iloc[2]["loss"]
     pool = pd.read_csv(killed / "work" / "model" / "pseudo_labels.csv")
     assert set(pool["split"]) == {"validation", "test"} and pool["trained"].any()
+    test_rows = pool.loc[pool["split"] == "test", "row"]
+    assert list(test_rows) == list(range(len(pd.read_csv(killed / "work" / "features" / "test.csv"))))
+    if marker.startswith("member"):  # trained again without pseudo-labels: the earlier run's list goes
+        _run(_command(tiny_competition, killed))
+        assert not (killed / "work" / "model" / "pseudo_labels.csv").exists()
     assert (pool.loc[pool["trained"], "confidence"] >= 0.2).all()

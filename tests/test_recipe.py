@@ -1,6 +1,7 @@
 """The recipe's training aids: mixup of batches, the moving average of the weights, and pseudo-labels."""
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -8,7 +9,7 @@ from competition import PipelineError
 from competition.core.config import Settings, TrainConfig, fingerprint, project
 from competition.train.augmentation import mixup
 from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
-from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pseudo_labels
+from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 from competition.train.trainer import epoch_dataset
 
 SEED = tf.constant([5, 6], tf.int64)
@@ -124,6 +125,20 @@ def test_pseudo_labels_keep_only_readable_clips_that_reach_the_confidence():
     assert pseudo_labels(probabilities, readable, 0.7).tolist() == [0, 1, 1, NOT_TRAINED]
 
 
+def test_the_pool_table_names_each_clip_by_its_row_of_the_feature_table():
+    """Validation's unreadable clips are left out of the pool; the rest keep their cache rows."""
+    validation = pd.DataFrame({"path": ["a.wav", "b.wav", "c.wav", "d.wav"], "readable": [True, False, True, True]})
+    test = pd.DataFrame({"path": ["t0.wav", "t1.wav"], "readable": [True, False]})
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.99, 0.01], [0.5, 0.5]], np.float32)
+    labels = pseudo_labels(probabilities, np.array([True, True, True, True, False]), 0.8)
+    table = pool_table({"validation": validation[validation["readable"]], "test": test}, probabilities, labels,
+                       ["yes", "no"])
+    assert table["row"].tolist() == [0, 2, 3, 0, 1] and table["path"].tolist() == ["a.wav", "c.wav", "d.wav",
+                                                                                  "t0.wav", "t1.wav"]
+    assert table["label"].tolist() == ["yes", "no", "yes", "yes", "yes"]
+    assert table["trained"].tolist() == [True, True, False, True, False]
+
+
 def test_an_epoch_with_pseudo_labels_keeps_its_length_and_draws_its_share_of_them():
     y = np.concatenate([np.where(np.arange(100) % 10 == 3, -1, 1), np.full(50, 2), np.full(50, NOT_TRAINED)])
     y = y.astype(np.int32)  # 90 usable labelled rows, then 50 pseudo-labelled and 50 untrained pool rows
@@ -147,7 +162,13 @@ def test_pseudo_label_settings_are_checked_and_shape_only_the_commands_task():
         Settings(pseudo_label_epoch=-1)
     with pytest.raises(PipelineError, match="--pseudo-label-confidence must be in"):
         Settings(pseudo_label_confidence=0.0)
+    for wrong, message in (({"task": "words"}, "is for --task commands; got --task words"),
+                           ({"epochs": 20}, "must be less than --epochs \\(20\\)"),
+                           ({"strategy": "multi-worker"}, "only the chief")):
+        with pytest.raises(PipelineError, match=message):
+            Settings(pseudo_label_epoch=20, **wrong)
     for task, shaped in (("commands", True), ("words", False), ("speakers", False)):
-        plain, changed = (fingerprint(project(TrainConfig, Settings(task=task, pseudo_label_epoch=epoch)))
-                          for epoch in (0, 20))
+        plain, changed = (fingerprint(project(TrainConfig, Settings(task=task, pseudo_label_confidence=confidence)))
+                          for confidence in (0.95, 0.9))
         assert (plain != changed) == shaped and ("pseudo_label_epoch" in plain) == shaped
+    assert fingerprint(project(TrainConfig, Settings(pseudo_label_epoch=20)))["pseudo_label_epoch"] == 20

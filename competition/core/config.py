@@ -14,6 +14,7 @@ import os
 from typing import Any, TypeVar
 
 from .. import PipelineError
+from .cluster import MULTI_WORKER
 from .labels import AUXILIARY_WORDS
 
 # What the network sees. logspec and mfcc share one cache of log-power spectrograms (MFCCs are
@@ -22,7 +23,7 @@ from .labels import AUXILIARY_WORDS
 FEATURE_KINDS = ("logspec", "mfcc", "wave")
 WAVE = "wave"
 SPECTROGRAM = "spectrogram"
-STRATEGIES = ("default", "mirrored", "multi-worker")
+STRATEGIES = ("default", "mirrored", MULTI_WORKER)
 FEATURE_DTYPES = ("float16", "float32")
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
@@ -153,8 +154,9 @@ class Settings:
                                          "epochs, and validate, keep and predict with it instead of the trained "
                                          "weights; 0: off")
     pseudo_label_epoch: int = setting(0, "after this many epochs, label the test and validation clips with the best "
-                                         "model so far (validation clips as if unlabelled: their own labels are never "
-                                         "read), and train the remaining epochs on the confident ones too; 0: off",
+                                         "model so far (validation clips as if unlabelled: never trained on with their "
+                                         "own labels), and train the remaining epochs on the confident ones too; "
+                                         "--task commands only; 0: off",
                                       tasks=PSEUDO_LABEL_TASKS)
     pseudo_label_confidence: float = setting(0.95, "least probability of a pseudo-label that is trained on",
                                              tasks=PSEUDO_LABEL_TASKS)
@@ -228,6 +230,17 @@ class Settings:
             raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
         if not 0.0 < self.pseudo_label_confidence <= 1.0:
             raise PipelineError(f"--pseudo-label-confidence must be in (0, 1]; got {self.pseudo_label_confidence}")
+        if self.pseudo_label_epoch > 0:
+            # an explicit request that would otherwise be ignored without a word
+            if self.task not in PSEUDO_LABEL_TASKS:
+                raise PipelineError(f"--pseudo-label-epoch is for --task {' or '.join(PSEUDO_LABEL_TASKS)}; "
+                                    f"got --task {self.task}")
+            if self.pseudo_label_epoch >= self.epochs:
+                raise PipelineError(f"--pseudo-label-epoch must be less than --epochs ({self.epochs}) to leave epochs "
+                                    f"that train on the labels; got {self.pseudo_label_epoch}")
+            if self.strategy == MULTI_WORKER:
+                raise PipelineError(f"--pseudo-label-epoch labels from the best checkpoint, which only the chief of "
+                                    f"--strategy {MULTI_WORKER} keeps; use --pseudo-label-epoch 0 there")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:

@@ -61,9 +61,12 @@ def epoch_order(y: np.ndarray, labelled: int | None, rng: np.random.Generator) -
 
 def pool_table(tables: dict[str, pd.DataFrame], probabilities: np.ndarray, labels: np.ndarray,
                class_names: list[str]) -> pd.DataFrame:
-    """One row per pool clip: where it is from, the label it got, its probability, and whether it is trained on."""
+    """One row per pool clip: where it is from (its split, and its row of that split's feature
+    table, which tells apart the silence windows of one noise file), the label it got, its
+    probability, and whether it is trained on."""
     paths = pd.concat([table["path"] for table in tables.values()], ignore_index=True)
     splits = np.concatenate([[split] * len(table) for split, table in tables.items()])
+    rows = np.concatenate([table.index.to_numpy() for table in tables.values()])
     predicted = probabilities.argmax(axis=1)
-    return pd.DataFrame({"split": splits, "path": paths, "label": np.asarray(class_names)[predicted],
+    return pd.DataFrame({"split": splits, "row": rows, "path": paths, "label": np.asarray(class_names)[predicted],
                          "confidence": probabilities.max(axis=1).round(4), "trained": labels >= 0})

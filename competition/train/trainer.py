@@ -376,6 +376,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
         else:
             model = _new_model(config, member, len(known), len(data["labels"]))
             state = {**_without_pseudo_labels(state), "member": member, "epoch": 0, "best": -1.0, "best_epoch": 0}
+            paths.pseudo_labels(member).unlink(missing_ok=True)  # an earlier run's, which this model never used
             if member == 0:
                 gpus = len(tf.config.list_logical_devices("GPU"))
                 log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
@@ -442,13 +443,13 @@ def _without_pseudo_labels(state: dict) -> dict:
 
 
 def unlabelled_pool(paths: Paths, config: TrainConfig, x_val: np.ndarray) -> dict:
-    """The clips pseudo-labels are given to: the readable validation clips (their labels never read),
-    then every test clip, as a memory map. `parts` are their features, `readable` marks the rows
+    """The clips pseudo-labels are given to: the readable validation clips (never trained on with
+    their own labels), then every test clip, as a memory map. `parts` are their features, `readable` marks the rows
     that can be labelled, `tables` their rows of the feature tables."""
     test = np.load(paths.feature_cache("test"), mmap_mode="r")
     check_cache_shape(test.shape[1:], config, paths.feature_cache("test"))
     test_table = read_feature_table(paths, "test")
-    validation_table = read_feature_table(paths, "validation").query("readable").reset_index(drop=True)
+    validation_table = read_feature_table(paths, "validation").query("readable")  # its index: the cache row
     if len(test_table) != len(test):
         raise PipelineError(f"{paths.features_dir}: test.npy has {len(test)} rows but test.csv has "
                             f"{len(test_table)}; rerun --stage features")
@@ -471,8 +472,8 @@ def label_pool(paths: Paths, config: TrainConfig, member: int, data: dict, state
     from_validation = table["split"].to_numpy() == "validation"
     trained = table["trained"].to_numpy()
     # a diagnostic only: the validation labels score the pseudo-labels here, and choose nothing
-    y_val = data["validation"][1]
-    right = float((pseudo[from_validation][trained[from_validation]] == y_val[trained[from_validation]]).mean())
+    y_val, kept = data["validation"][1], trained[from_validation]
+    right = float((pseudo[from_validation][kept] == y_val[kept]).mean()) if kept.any() else float("nan")
     log.info("member %d: pseudo-labels from the best model so far (epoch %d, balanced %.4f): %d of %d validation "
              "and %d of %d test clips reach %.2f (of the validation ones, %.1f %% are right); up to %d %% of each "
              "later epoch's clips are drawn from them; %s", member, state["best_epoch"], state["best"],
@@ -495,10 +496,7 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     data["noise"] = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
                      if noise_file.exists() else None)
     data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
-    if 0 < config.pseudo_label_epoch < config.epochs and config.task in PSEUDO_LABEL_TASKS:
-        if config.strategy == MULTI_WORKER:
-            raise PipelineError(f"--pseudo-label-epoch labels from the best checkpoint, which only the chief of "
-                                f"--strategy {MULTI_WORKER} keeps; use --pseudo-label-epoch 0 there")
+    if 0 < config.pseudo_label_epoch < config.epochs and config.task in PSEUDO_LABEL_TASKS:  # Settings refuses the rest
         data["pool"] = unlabelled_pool(paths, config, data["validation"][0])
     log.info("training on %d clips of %d classes, validating on %d %s clips, %d noise windows for mixing",
              len(readable_rows(data["train"][1])), len(labels), len(data["validation"][0]),
