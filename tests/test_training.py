@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from competition.core.config import Settings
+from competition.core.config import Settings, TrainConfig, project
 from competition.core.labels import LABELS
-from competition.train.trainer import epoch_dataset
+from competition.train.trainer import Checkpoint, epoch_dataset, train_member
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ logging.basicConfig(level=logging.INFO)
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from competition import stages
-from competition.core.config import Settings
+from competition.core.config import Settings, TrainConfig, project
 from competition.core.paths import Paths
 paths = Paths(input_dir=Path({str(source.input_dir)!r}), work_dir=Path({str(work)!r}), output=Path({str(output)!r}))
 settings = Settings(epochs=2, batch_size=32, workers=1, strategy="mirrored")
@@ -61,3 +62,15 @@ stages.run("predict", paths, settings)
     assert list(mirrored.columns) == ["fname", "label"] and list(mirrored["fname"]) == list(single["fname"])
     assert set(mirrored["label"]) <= set(LABELS)
     assert len(pd.read_csv(work / "model" / "history.csv")) == 2
+
+
+def test_a_member_killed_after_it_stopped_early_is_not_trained_again(make_paths):
+    """The checkpoint of the epoch that ended the member's patience still names that member: resumed,
+    it must be done, not trained for one more epoch (which could replace its saved best model)."""
+    paths = make_paths()
+    config = project(TrainConfig, Settings(patience=2, workers=1))
+    stopped = {"member": 0, "epoch": 5, "best": 0.9, "best_epoch": 3, "history": [], "pseudo_labels": [1, -1]}
+    after = train_member(paths, config, 0, {}, Checkpoint(paths, {}), stopped, strategy=None)
+    assert (after["member"], after["epoch"]) == (1, 0) and "pseudo_labels" not in after
+    with pytest.raises(KeyError):  # within its patience it would go on training, which needs the data
+        train_member(paths, config, 0, {}, Checkpoint(paths, {}), {**stopped, "epoch": 4}, strategy=None)

@@ -359,6 +359,11 @@ def _weight_average(config: TrainConfig, model: keras.Model, n_train: int, check
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
                  state: dict, strategy: tf.distribute.Strategy, chief: bool = True) -> dict:
     """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
+    if (state.get("member") == member and state.get("epoch", 0) > 0
+            and state["epoch"] - state["best_epoch"] >= config.patience):
+        # killed after it stopped early and before the next member's first checkpoint: it is finished
+        log.info("member %d: had stopped early after epoch %d", member, state["epoch"])
+        return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
     x_train, y_train = data["train"]
     x_val, y_val = data["validation"]
     known = y_train[y_train >= 0]
