@@ -100,14 +100,23 @@ def test_weight_averaging_and_mixup_resume_bit_for_bit(tiny_competition, tmp_pat
     assert not (killed / "work" / "model" / "checkpoint-average.keras").exists()  # cleared with the checkpoint
 
 
+PSEUDO_LABELS = ["--pseudo-label-epoch", "1", "--pseudo-label-confidence", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def pseudo_labelled_folder(tiny_competition, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pseudo-labelled")
+    _run(_command(tiny_competition, folder) + PSEUDO_LABELS)
+    return folder
+
+
 @pytest.mark.parametrize("marker", ["pseudo-labels from the best model so far", "member 0 epoch 2:"])
-def test_pseudo_labelled_training_resumes_bit_for_bit(uninterrupted_folder, tiny_competition, tmp_path, marker):
+def test_pseudo_labelled_training_resumes_bit_for_bit(uninterrupted_folder, pseudo_labelled_folder,
+                                                      tiny_competition, tmp_path, marker):
     """Killed just after labelling the pool (before the epoch that first uses the labels) or after
     that epoch: the resumed run labels again from the same checkpoint, or reads the labels from the
     training state, and trains exactly as the uninterrupted run."""
-    extra = ["--pseudo-label-epoch", "1", "--pseudo-label-confidence", "0.2"]
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    _run(_command(tiny_competition, whole) + extra)
+    extra, whole, killed = PSEUDO_LABELS, pseudo_labelled_folder, tmp_path / "killed"
     _kill_after(_command(tiny_competition, killed) + extra, marker)
     log = _run(_command(tiny_competition, killed) + extra)
     assert f"member 0: resuming after epoch {1 if marker.startswith('pseudo') else 2}" in log
