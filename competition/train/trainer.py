@@ -52,14 +52,7 @@ def load_split(paths: Paths, config: TrainConfig, split: str, labels: list[str],
     """Features and class numbers of the readable clips of a split. With in_memory=False the
     features stay a memory map of the cache and the labels cover every row (read them through
     `readable_rows`)."""
-    features = np.load(paths.feature_cache(split), mmap_mode="r")
-    check_cache_shape(features.shape[1:], config, paths.feature_cache(split))
-    table = read_feature_table(paths, split)
-    if len(table) != len(features):
-        raise PipelineError(
-            f"{paths.features_dir}: {split}.npy has {len(features)} rows but {split}.csv has "
-            f"{len(table)}; rerun --stage features"
-        )
+    features, table = cached_split(paths, config, split)
     lookup = {label: i for i, label in enumerate(labels)}
     usable = table["readable"].to_numpy(bool)
     classes = table["label"].map(lookup).fillna(-1).to_numpy(np.int32)
@@ -69,6 +62,19 @@ def load_split(paths: Paths, config: TrainConfig, split: str, labels: list[str],
     if not in_memory:
         return features, np.where(usable, classes, -1).astype(np.int32)
     return np.asarray(features[usable]), classes[usable]
+
+
+def cached_split(paths: Paths, config: TrainConfig, split: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """A split's feature cache (a memory map) and its table, checked against each other and the config."""
+    features = np.load(paths.feature_cache(split), mmap_mode="r")
+    check_cache_shape(features.shape[1:], config, paths.feature_cache(split))
+    table = read_feature_table(paths, split)
+    if len(table) != len(features):
+        raise PipelineError(
+            f"{paths.features_dir}: {split}.npy has {len(features)} rows but {split}.csv has "
+            f"{len(table)}; rerun --stage features"
+        )
+    return features, table
 
 
 def read_feature_table(paths: Paths, split: str) -> pd.DataFrame:
@@ -451,13 +457,8 @@ def unlabelled_pool(paths: Paths, config: TrainConfig, x_val: np.ndarray) -> dic
     """The clips pseudo-labels are given to: the readable validation clips (never trained on with
     their own labels), then every test clip, as a memory map. `parts` are their features, `readable` marks the rows
     that can be labelled, `tables` their rows of the feature tables."""
-    test = np.load(paths.feature_cache("test"), mmap_mode="r")
-    check_cache_shape(test.shape[1:], config, paths.feature_cache("test"))
-    test_table = read_feature_table(paths, "test")
+    test, test_table = cached_split(paths, config, "test")
     validation_table = read_feature_table(paths, "validation").query("readable")  # its index: the cache row
-    if len(test_table) != len(test):
-        raise PipelineError(f"{paths.features_dir}: test.npy has {len(test)} rows but test.csv has "
-                            f"{len(test_table)}; rerun --stage features")
     return {"parts": (x_val, test), "tables": {"validation": validation_table, "test": test_table},
             "readable": np.concatenate([np.ones(len(validation_table), bool), test_table["readable"].to_numpy(bool)])}
 
