@@ -83,10 +83,11 @@ def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninter
     assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()
 
 
-def test_weight_averaging_and_mixup_resume_bit_for_bit(tiny_competition, tmp_path):
-    """The average lives in its own checkpoint file and its update count in the state: killed after
-    epoch 2, the resumed run's averaged and trained scores are the uninterrupted run's exactly."""
-    extra = ["--average-epochs", "1", "--mixup", "0.2"]
+def test_weight_averaging_mixup_smoothing_and_weight_decay_resume_bit_for_bit(tiny_competition, tmp_path):
+    """The average lives in its own checkpoint file and its update count in the state, AdamW's decay
+    in the checkpoint's optimizer: killed after epoch 2, the resumed run's averaged and trained
+    scores are the uninterrupted run's exactly."""
+    extra = ["--average-epochs", "1", "--mixup", "0.2", "--label-smoothing", "0.1", "--weight-decay", "0.3"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     _run(_command(tiny_competition, whole) + extra)
     _kill_after(_command(tiny_competition, killed) + extra, "member 0 epoch 2:")

@@ -10,7 +10,7 @@ from competition.core.config import Settings, TrainConfig, fingerprint, project
 from competition.train.augmentation import mixup
 from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
 from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
-from competition.train.trainer import epoch_dataset
+from competition.train.trainer import _new_model, epoch_dataset
 
 SEED = tf.constant([5, 6], tf.int64)
 WEIGHTS = tf.constant([1.0, 2.0, 4.0])
@@ -59,6 +59,21 @@ def test_mixup_batches_come_with_soft_labels_and_weights_and_need_the_class_weig
         epoch_dataset(x, y, None, settings, member=0, epoch=0)
 
 
+def test_label_smoothing_spreads_a_share_of_each_label_evenly_and_keeps_each_clips_class_weight():
+    x = np.random.default_rng(3).normal(size=(8, 9, 5)).astype(np.float16)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
+    settings = Settings(batch_size=8, augment=False, label_smoothing=0.3)
+    (features, soft, weight), = list(epoch_dataset(x, y, None, settings, member=0, epoch=0,
+                                                   class_weights=WEIGHTS.numpy()))
+    first_values = x.astype(np.float32)[:, 0, 0]  # the batch is shuffled: find each clip by its first value
+    labels = np.array([y[np.flatnonzero(first_values == v)[0]] for v in features.numpy()[:, 0, 0]])
+    assert sorted(labels) == sorted(y) and np.allclose(soft.numpy().sum(axis=1), 1.0)
+    assert np.allclose(soft.numpy()[np.arange(8), labels], 0.7 + 0.1) and np.allclose(soft.numpy().min(axis=1), 0.1)
+    assert np.allclose(weight.numpy(), WEIGHTS.numpy()[labels])
+    with pytest.raises(PipelineError, match="--label-smoothing"):
+        Settings(label_smoothing=1.0)
+
+
 def _tiny_model(seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((3,))
@@ -105,6 +120,22 @@ def test_momentum_follows_the_time_constant_in_epochs_and_a_bad_one_is_refused()
         WeightAverage(_tiny_model(0), _tiny_model(1), momentum=1.0)
     with pytest.raises(PipelineError, match="--average-epochs"):
         Settings(average_epochs=-1)
+
+
+def test_weight_decay_trains_with_adamw_and_shrinks_weights_that_no_gradient_holds():
+    config = project(TrainConfig, Settings(weight_decay=0.3, epochs=1, learning_rate=0.01))
+    model = _new_model(config, member=0, n_train=64, n_classes=12)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW) and model.optimizer.weight_decay == pytest.approx(0.3)
+    kernel = next(v for v in model.trainable_variables if "conv2d" in v.path and "kernel" in v.path)
+    before = kernel.numpy().copy()
+    assert np.abs(before).max() > 0.01  # initialised weights that decay can visibly shrink
+    model.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
+    assert np.allclose(kernel.numpy(), before * (1 - 0.3 * 0.01), rtol=1e-4)  # decay alone: lr x decay per step
+    plain = _new_model(project(TrainConfig, Settings()), member=0, n_train=64, n_classes=12)
+    assert type(plain.optimizer) is keras.optimizers.Adam  # the default keeps Adam's arithmetic
+    assert fingerprint(config) != fingerprint(project(TrainConfig, Settings(epochs=1, learning_rate=0.01)))
+    with pytest.raises(PipelineError, match="--weight-decay"):
+        Settings(weight_decay=-0.1)
 
 
 def test_stacked_rows_read_like_the_arrays_joined_whatever_the_order_and_slice(tmp_path):

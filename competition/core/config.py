@@ -139,6 +139,8 @@ class Settings:
     epochs: int = setting(40, "most training epochs", demo_default=8)
     batch_size: int = setting(64, "training batch size")
     learning_rate: float = setting(1e-3, "peak learning rate of the cosine schedule")
+    weight_decay: float = setting(0.0, "decoupled weight decay (AdamW): each step shrinks every weight by this times "
+                                       "the step's learning rate; 0: plain Adam")
     model: str = setting("mel-cnn", "model from the registry: mel-cnn, cnn (161 linear bins), seed-cnn (the notebook "
                                     "recipe), dense (pooled features) or conv1d (raw waveform)")
     features: str = setting("logspec", "what the model reads: logspec (log-power spectrogram), mfcc (13 MFCCs with "
@@ -150,6 +152,8 @@ class Settings:
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
                                 "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
                                 "value; 0: off")
+    label_smoothing: float = setting(0.0, "train on labels that give this share of their probability to all classes "
+                                          "evenly (each class gets share / classes) instead of one-hot labels; 0: off")
     average_epochs: float = setting(0.0, "keep an exponential moving average of the weights over about this many "
                                          "epochs, and validate, keep and predict with it instead of the trained "
                                          "weights; 0: off")
@@ -223,9 +227,11 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
-        for name in ("mixup", "average_epochs"):
+        for name in ("mixup", "average_epochs", "weight_decay"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         if self.pseudo_label_epoch < 0:
             raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
         if not 0.0 < self.pseudo_label_confidence <= 1.0:
@@ -350,11 +356,13 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+    weight_decay: float
     model: str
     features: str
     augment: bool
     augmentation: AugmentConfig
     mixup: float
+    label_smoothing: float
     average_epochs: float
     pseudo_label_epoch: int
     pseudo_label_confidence: float

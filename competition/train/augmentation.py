@@ -131,3 +131,11 @@ def mixup(x: tf.Tensor, labels: tf.Tensor, class_weights: tf.Tensor, alpha: floa
     soft = share_y * tf.one_hot(labels, n_classes) + (1.0 - share_y) * tf.one_hot(partner_labels, n_classes)
     weight = share * tf.gather(class_weights, labels) + (1.0 - share) * tf.gather(class_weights, partner_labels)
     return mixed, soft, weight
+
+
+def smooth_labels(soft: tf.Tensor, share: float) -> tf.Tensor:
+    """Label smoothing: each row keeps 1 - share of its probability and spreads share evenly over
+    the classes, so the model is never asked for a probability of exactly 0 or 1."""
+    if share == 0:
+        return soft
+    return soft * (1.0 - share) + share / tf.cast(tf.shape(soft)[-1], soft.dtype)

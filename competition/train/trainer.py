@@ -29,7 +29,7 @@ from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
-from .augmentation import augment_batch, mixup
+from .augmentation import augment_batch, mixup, smooth_labels
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
 from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 
@@ -87,12 +87,19 @@ def readable_rows(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(y >= 0)
 
 
+def soft_labels(config: TrainConfig) -> bool:
+    """Whether training reads probability rows as labels (mixup, label smoothing), each clip with
+    its own class weight, instead of class numbers and Keras' class weights."""
+    return config.mixup > 0 or config.label_smoothing > 0
+
+
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
                   member: int, epoch: int, class_weights: np.ndarray | None = None,
                   labelled: int | None = None) -> tf.data.Dataset:
     """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
-    Under --mixup a batch is (features, mixed one-hot labels, mixed class weights per clip), and
-    `class_weights` (one per class) is required; otherwise (features, labels).
+    Under --mixup or --label-smoothing a batch is (features, probability rows as labels, class
+    weights per clip, mixed as the labels are), and `class_weights` (one per class) is required;
+    otherwise (features, labels).
 
     `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
     the model trains on the current one. Rows whose label is negative (unreadable clips) are
@@ -102,9 +109,9 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
-    if config.mixup > 0 and class_weights is None:
-        raise ValueError("mixup needs the class weights, which it mixes with the labels")
-    weights = tf.constant(class_weights, tf.float32) if config.mixup > 0 else None
+    if soft_labels(config) and class_weights is None:
+        raise ValueError("mixup and label smoothing need the class weights, which go with each clip's labels")
+    weights = tf.constant(class_weights, tf.float32) if soft_labels(config) else None
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x[rows], dtype=np.float32), y[rows]
@@ -116,10 +123,15 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples)
         labels = tf.ensure_shape(labels, (None,))
+        if not soft_labels(config):
+            return features, labels
         if config.mixup > 0:
             # its own stream, folded from the batch seed, so the augmentation is that of a run without it
-            return mixup(features, labels, weights, config.mixup, tf.random.experimental.stateless_fold_in(seed, 2))
-        return features, labels
+            features, soft, clip_weights = mixup(features, labels, weights, config.mixup,
+                                                 tf.random.experimental.stateless_fold_in(seed, 2))
+        else:
+            soft, clip_weights = tf.one_hot(labels, tf.shape(weights)[0]), tf.gather(weights, labels)
+        return features, smooth_labels(soft, config.label_smoothing), clip_weights
 
     # A batch takes a few milliseconds to read and augment against a training step of a tenth of
     # a second or more: half the cores are plenty, and the model keeps the rest.
@@ -221,7 +233,7 @@ class _MultiWorkerEpoch:
             p = model(x, training=True)
             if mixed_weights is None:
                 per_clip = keras.losses.sparse_categorical_crossentropy(y, p) * tf.gather(self.weights, y)
-            else:  # --mixup: soft labels, each clip with its own mixed class weight
+            else:  # soft labels (mixup, label smoothing), each clip with its own class weight
                 per_clip = keras.losses.categorical_crossentropy(y, p) * mixed_weights
                 y = tf.argmax(y, -1, output_type=tf.int32)
             loss = tf.nn.compute_average_loss(per_clip)
@@ -315,9 +327,12 @@ def _new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) -
     model = build_model(config.model, config.audio, n_classes, config.features)
     steps = int(np.ceil(n_train / config.batch_size)) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
-    # mixup's labels are mixed one-hot rows; "accuracy" follows the labels' shape
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="categorical_crossentropy" if config.mixup > 0 else "sparse_categorical_crossentropy",
+    # AdamW with no decay is Adam in other arithmetic; the default keeps Adam's, so its runs stay byte for byte
+    optimizer = (keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay) if config.weight_decay > 0
+                 else keras.optimizers.Adam(schedule))
+    # soft labels are probability rows; "accuracy" follows the labels' shape
+    model.compile(optimizer=optimizer,
+                  loss="categorical_crossentropy" if soft_labels(config) else "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
 
@@ -418,9 +433,9 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:
-            # under --mixup each clip's class weight comes with it, mixed as its label is
+            # with soft labels each clip's class weight comes with it, mixed as its label is
             logs = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1,
-                             class_weight=None if config.mixup > 0 else class_weight,
+                             class_weight=None if soft_labels(config) else class_weight,
                              callbacks=[AverageEveryStep(average)] if average else None,
                              shuffle=False, verbose=0).history
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
