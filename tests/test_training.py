@@ -47,7 +47,7 @@ logging.basicConfig(level=logging.INFO)
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from competition import stages
-from competition.core.config import Settings, TrainConfig, project
+from competition.core.config import Settings
 from competition.core.paths import Paths
 paths = Paths(input_dir=Path({str(source.input_dir)!r}), work_dir=Path({str(work)!r}), output=Path({str(output)!r}))
 settings = Settings(epochs=2, batch_size=32, workers=1, strategy="mirrored")

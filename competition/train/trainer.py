@@ -109,9 +109,10 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
-    if soft_labels(config) and class_weights is None:
+    soft = soft_labels(config)
+    if soft and class_weights is None:
         raise ValueError("mixup and label smoothing need the class weights, which go with each clip's labels")
-    weights = tf.constant(class_weights, tf.float32) if soft_labels(config) else None
+    weights = tf.constant(class_weights, tf.float32) if soft else None
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x[rows], dtype=np.float32), y[rows]
@@ -123,15 +124,15 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples)
         labels = tf.ensure_shape(labels, (None,))
-        if not soft_labels(config):
+        if not soft:
             return features, labels
         if config.mixup > 0:
             # its own stream, folded from the batch seed, so the augmentation is that of a run without it
-            features, soft, clip_weights = mixup(features, labels, weights, config.mixup,
+            features, rows, clip_weights = mixup(features, labels, weights, config.mixup,
                                                  tf.random.experimental.stateless_fold_in(seed, 2))
         else:
-            soft, clip_weights = tf.one_hot(labels, tf.shape(weights)[0]), tf.gather(weights, labels)
-        return features, smooth_labels(soft, config.label_smoothing), clip_weights
+            rows, clip_weights = tf.one_hot(labels, tf.shape(weights)[0]), tf.gather(weights, labels)
+        return features, smooth_labels(rows, config.label_smoothing), clip_weights
 
     # A batch takes a few milliseconds to read and augment against a training step of a tenth of
     # a second or more: half the cores are plenty, and the model keeps the rest.
@@ -380,8 +381,7 @@ def _weight_average(config: TrainConfig, model: keras.Model, n_train: int, check
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
                  state: dict, strategy: tf.distribute.Strategy, chief: bool = True) -> dict:
     """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
-    if (state.get("member") == member and state.get("epoch", 0) > 0
-            and state["epoch"] - state["best_epoch"] >= config.patience):
+    if state.get("member") == member and state.get("epoch", 0) > 0 and _patience_spent(state, config):
         # killed after it stopped early and before the next member's first checkpoint: it is finished
         log.info("member %d: had stopped early after epoch %d", member, state["epoch"])
         return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
@@ -458,10 +458,16 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                  row["loss"], row["val_accuracy"], row["val_balanced_accuracy"],
                  f" (trained weights: {row[UNAVERAGED_COLUMN]:.4f})" if average else "",
                  " (best: saved)" if improved else "")
-        if epoch + 1 - state["best_epoch"] >= config.patience:
+        if _patience_spent(state, config):
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
             break
     return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
+
+
+def _patience_spent(state: dict, config: TrainConfig) -> bool:
+    """No better validation score for `patience` epochs after the state's last: the member is done.
+    A function of the saved state alone, so a run resumed from it decides as the killed one would."""
+    return state["epoch"] - state["best_epoch"] >= config.patience
 
 
 def _without_pseudo_labels(state: dict) -> dict:
