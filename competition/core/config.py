@@ -125,7 +125,8 @@ class AugmentConfig:
     max_noise_gain: float = 0.1
     volume_db: float = 6.0
     max_time_mask: int = 10
-    max_freq_mask: int = 8
+    max_freq_mask: int = 8          # linear bins
+    max_mel_mask: float = 0.125     # --mel-masks: share of the mel scale, 5 of 40 bands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +150,10 @@ class Settings:
                             default_text="the model's own: wave for conv1d, mfcc for dense, logspec for the rest")
     augment: bool = setting(True, "speaking rate, time shift, noise mixing, volume and SpecAugment masks while "
                                   "training")
+    spec_masks: int = setting(1, "SpecAugment: how many time masks (each up to 100 ms) and how many frequency masks "
+                                 "each training spectrogram gets; 0: none")
+    mel_masks: bool = setting(False, "draw the frequency masks on the mel scale, each up to an eighth of it (5 of "
+                                     "mel-cnn's 40 bands), instead of up to 8 linear bins placed in hertz")
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
                                 "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
                                 "value; 0: off")
@@ -230,6 +235,8 @@ class Settings:
         for name in ("mixup", "average_epochs", "weight_decay"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
+        if self.spec_masks < 0:
+            raise PipelineError(f"--spec-masks must be at least 0 (0: no masks); got {self.spec_masks}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         if self.pseudo_label_epoch < 0:
@@ -361,6 +368,8 @@ class TrainConfig:
     features: str
     augment: bool
     augmentation: AugmentConfig
+    spec_masks: int
+    mel_masks: bool
     mixup: float
     label_smoothing: float
     average_epochs: float

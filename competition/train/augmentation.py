@@ -8,9 +8,11 @@ independent of the speech: log(exp(speech) + gain**2 * exp(noise)).
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from ..core.config import AugmentConfig
+from ..frontend.layers import MEL_LOW_HZ
 
 
 def _uniform(shape, low, high, seed, dtype=tf.float32):
@@ -61,6 +63,11 @@ def change_volume(x: tf.Tensor, db: float, seed: tf.Tensor) -> tf.Tensor:
     return x + change
 
 
+def _blank(x: tf.Tensor, blank: tf.Tensor) -> tf.Tensor:
+    """Fill the marked cells with the example's mean, so a mask adds no level of its own."""
+    return tf.where(blank, tf.reduce_mean(x, axis=[1, 2], keepdims=True), x)
+
+
 def mask(x: tf.Tensor, axis: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
     """SpecAugment: blank a random band (of time frames or frequencies) with the example's mean."""
     batch, size = tf.shape(x)[0], tf.shape(x)[axis]
@@ -69,14 +76,38 @@ def mask(x: tf.Tensor, axis: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
     start = _uniform([batch, 1], 0, tf.maximum(size - max_width, 1), seeds[1], tf.int32)
     positions = tf.range(size)[None, :]
     blank = (positions >= start) & (positions < start + width)
-    blank = blank[:, :, None] if axis == 1 else blank[:, None, :]
-    return tf.where(blank, tf.reduce_mean(x, axis=[1, 2], keepdims=True), x)
+    return _blank(x, blank[:, :, None] if axis == 1 else blank[:, None, :])
+
+
+def mel_positions(n_freqs: int, sample_rate: int) -> np.ndarray:
+    """Each linear frequency bin's place on the mel scale the mel models use, from MEL_LOW_HZ (0)
+    to the Nyquist frequency (1); bins below MEL_LOW_HZ sit at 0."""
+    def mel(hz):
+        return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+    hz = np.linspace(0.0, sample_rate / 2, n_freqs)
+    place = (mel(hz) - mel(MEL_LOW_HZ)) / (mel(sample_rate / 2) - mel(MEL_LOW_HZ))
+    return np.clip(place, 0.0, 1.0).astype(np.float32)
+
+
+def mel_mask(x: tf.Tensor, positions: tf.Tensor, max_share: float, seed: tf.Tensor) -> tf.Tensor:
+    """SpecAugment on the mel scale: blank the bins inside a band of up to `max_share` of the mel
+    scale, placed uniformly on it. Masks of linear bins placed uniformly in hertz mostly land above
+    2 kHz, where one mel band spans many bins, and rarely touch the formants below."""
+    batch = tf.shape(x)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    width = _uniform([batch, 1], 0.0, max_share, seeds[0])
+    start = _uniform([batch, 1], 0.0, 1.0 - max_share, seeds[1])
+    blank = (positions[None, :] >= start) & (positions[None, :] < start + width)
+    return _blank(x, blank[:, None, :])
 
 
 def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
-                  samples_per_frame: int = 80) -> tf.Tensor:
+                  samples_per_frame: int = 80, masks: int = 1, mel_places: tf.Tensor | None = None) -> tf.Tensor:
     """`seed`: two integers; the same seed gives the same augmentation. A batch of waveforms
-    (batch, samples) gets the same shift, noise and volume changes in the signal domain."""
+    (batch, samples) gets the same shift, noise and volume changes in the signal domain, and no masks.
+
+    `masks`: time masks and frequency masks each spectrogram gets. `mel_places` (mel_positions of
+    the bins): draw the frequency masks on the mel scale instead of in linear bins."""
     if x.shape.rank == 2:
         return augment_waves(x, noise_bank, config, seed, samples_per_frame)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
@@ -88,8 +119,14 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
     if noise_bank is not None:
         x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1])
     x = change_volume(x, config.volume_db, seeds[2])
-    x = mask(x, 1, config.max_time_mask, seeds[3])
-    return mask(x, 2, config.max_freq_mask, seeds[4])
+    for number in range(masks):
+        # the first masks take the streams a single mask always took; later ones fold their own
+        time_seed, freq_seed = ((seeds[3], seeds[4]) if number == 0 else
+                                (tf.random.experimental.stateless_fold_in(s, number) for s in (seeds[3], seeds[4])))
+        x = mask(x, 1, config.max_time_mask, time_seed)
+        x = (mask(x, 2, config.max_freq_mask, freq_seed) if mel_places is None
+             else mel_mask(x, mel_places, config.max_mel_mask, freq_seed))
+    return x
 
 
 def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,

@@ -29,7 +29,7 @@ from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
-from .augmentation import augment_batch, mixup, smooth_labels
+from .augmentation import augment_batch, mel_positions, mixup, smooth_labels
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
 from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 
@@ -113,6 +113,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     if soft and class_weights is None:
         raise ValueError("mixup and label smoothing need the class weights, which go with each clip's labels")
     weights = tf.constant(class_weights, tf.float32) if soft else None
+    mel_places = (tf.constant(mel_positions(config.audio.n_freqs, config.audio.target_rate))
+                  if config.mel_masks else None)
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x[rows], dtype=np.float32), y[rows]
@@ -122,7 +124,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         features = tf.ensure_shape(features, (None, *row_shape))
         seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
         if config.augment:
-            features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples)
+            features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples,
+                                     config.spec_masks, mel_places)
         labels = tf.ensure_shape(labels, (None,))
         if not soft:
             return features, labels
