@@ -8,8 +8,9 @@ Each seed runs `run.py --stage all --seed S` in ROOT/seed-S (a finished run is s
 pipeline's own resume, so an interrupted benchmark continues where it stopped), its log in
 ROOT/seed-S.log. Flags after `--` go to every run (a variant of the default). The table is
 printed and written to ROOT/seeds.csv: train_minutes is the train stage's own time (from its
-manifest), run_minutes this invocation's wall time for the seed (near 0 for a finished run). The
-solution file is only scored, never used to choose.
+manifest), run_minutes this invocation's wall time for the seed (near 0 for a finished run). A seed
+that trained in this invocation also keeps its wall time in ROOT/seed-S.minutes, which --collect
+reads. The solution file is only scored, never used to choose.
 
     python benchmarks/seeds.py --root working/seeds-variant --collect --against working/seeds/seeds.csv
 
@@ -33,6 +34,8 @@ sys.path.insert(0, str(REPO))
 
 import pandas as pd  # noqa: E402
 
+from competition.core.io import atomic_write_text  # noqa: E402
+
 COLUMNS = ["seed", "validation_balanced", "validation_plain", "public", "train_minutes", "run_minutes"]
 ACCURACIES = ["validation_balanced", "validation_plain", "public"]
 STATISTICS = ("mean", "min", "max")
@@ -49,6 +52,18 @@ def seed_row(work: Path, seed: int, solution: Path | None, submission: Path, run
             "public": score(submission, solution)["accuracy"] if solution else float("nan"),
             "train_minutes": train["seconds"] / 60,
             "run_minutes": float("nan") if run_seconds is None else run_seconds / 60}
+
+
+def train_record(work: Path) -> bytes | None:
+    """The train manifest as it stands: a change across an invocation means the seed trained in it."""
+    path = work / "manifests" / "train.json"
+    return path.read_bytes() if path.is_file() else None
+
+
+def wall_minutes(root: Path, seed: int) -> float | None:
+    """The wall time of the invocation that trained this seed, if one recorded it."""
+    path = root / f"seed-{seed}.minutes"
+    return float(path.read_text()) if path.is_file() else None
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
@@ -116,7 +131,8 @@ def main() -> None:
         parser.error("--input-dir is required unless --collect")
     reference = read_table(args.against) if args.against else None
     args.root.mkdir(parents=True, exist_ok=True)
-    # a collected seed keeps the wall time an earlier invocation measured for it
+    # a collected seed keeps the wall time an earlier invocation measured for it (tables from before
+    # the .minutes files kept it only in that invocation's seeds.csv)
     earlier = read_table(args.root / "seeds.csv") if args.collect and (args.root / "seeds.csv").is_file() else None
     rows = []
     for seed in args.seeds:
@@ -125,19 +141,24 @@ def main() -> None:
             if not (work / "manifests" / "train.json").is_file() or not submission.is_file():
                 sys.exit(f"error: --collect: no finished run for seed {seed} in {work} (expected "
                          f"{work / 'manifests' / 'train.json'} and {submission})")
-            measured = earlier["run_minutes"].get(seed) if earlier is not None else None
+            measured = wall_minutes(args.root, seed)
+            if measured is None and earlier is not None:
+                measured = earlier["run_minutes"].get(seed)
             rows.append(seed_row(work, seed, args.solution, submission,
                                  None if measured is None or pd.isna(measured) else measured * 60))
             continue
         command = [sys.executable, str(REPO / "run.py"), "--stage", "all", "--seed", str(seed),
                    "--input-dir", str(args.input_dir), "--work-dir", str(work), "--output", str(submission), *extra]
         print(f"seed {seed}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
+        started, trained_before = time.perf_counter(), train_record(work)
         with open(args.root / f"seed-{seed}.log", "a") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
         if code:
             sys.exit(f"error: seed {seed} failed (exit {code}); see {args.root / f'seed-{seed}.log'}")
-        rows.append(seed_row(work, seed, args.solution, submission, time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        if train_record(work) != trained_before:
+            atomic_write_text(args.root / f"seed-{seed}.minutes", f"{seconds / 60:.4f}\n")
+        rows.append(seed_row(work, seed, args.solution, submission, seconds))
     table = summary(rows)
     table.to_csv(args.root / "seeds.csv", index=False, float_format="%.4f")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -1,6 +1,7 @@
 """The benchmarks' own pieces: the scale benchmark's test set and notebook recipe, the seeds' table, and the
 comparison of a task's models, end to end on a tiny competition."""
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -85,6 +86,32 @@ def test_collect_tabulates_finished_runs_and_keeps_the_wall_times_measured_befor
     monkeypatch.setattr("sys.argv", argv[:4] + ["--seeds", "44"])
     with pytest.raises(SystemExit, match="no finished run for seed 44"):
         seeds.main()
+    capsys.readouterr()
+
+
+def test_seeds_run_in_separate_invocations_keep_their_wall_times_for_collect(tmp_path, monkeypatch, capsys):
+    seeds = load_benchmark("seeds")
+    solution = _finished_seed_runs(tmp_path, [])
+    # seconds at the start and end of each invocation: 10 min, 20 min, then half a minute for the rerun
+    clock = iter([0, 600, 600, 1800, 1800, 1830])
+
+    def pretend_to_run(command, **_):
+        seed = int(command[command.index("--seed") + 1])
+        if not (tmp_path / f"seed-{seed}").exists():  # a finished seed trains nothing on a rerun
+            _finished_seed_runs(tmp_path, [(seed, 0.93, 0.94, 0.935)])
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(seeds.subprocess, "run", pretend_to_run)
+    monkeypatch.setattr(seeds.time, "perf_counter", lambda: next(clock))
+    for seed in ("42", "43", "42"):  # one invocation each; the last reruns a finished seed
+        monkeypatch.setattr("sys.argv", ["seeds.py", "--input-dir", str(tmp_path), "--root", str(tmp_path),
+                                         "--seeds", seed, "--solution", str(solution)])
+        seeds.main()
+    assert seeds.read_table(tmp_path / "seeds.csv").index.tolist() == [42]  # the last invocation's own table
+    monkeypatch.setattr("sys.argv", ["seeds.py", "--root", str(tmp_path), "--collect", "--seeds", "42", "43"])
+    seeds.main()
+    table = seeds.read_table(tmp_path / "seeds.csv")
+    assert table["run_minutes"].tolist() == [pytest.approx(10.0), pytest.approx(20.0)]
     capsys.readouterr()
 
 
