@@ -1,14 +1,17 @@
 """What test-time augmentation and the unknown threshold add to a trained model.
 
-    python benchmarks/posthoc.py --work-dir working --solution ../shared/kaggle-mini/public_solution.csv
+    python benchmarks/posthoc.py --work-dir working --solution ../shared/kaggle-mini/public_solution.csv \
+        [--shifts=-5,0,5 --shifts=-6,-3,0,3,6]
 
 For each variant: balanced and plain accuracy on held-out-speaker validation, and accuracy on
-the solution file. The threshold is always the one chosen on validation by the train stage
-(or 0); the solution file is only scored, never used to choose anything.
+the solution file. The threshold is the one chosen on validation by the train stage (or 0); each
+other set of test-time shifts (--shifts, in frames) gets the threshold the train stage would
+choose on validation with it. The solution file is only scored, never used to choose anything.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -29,17 +32,30 @@ from competition.inference.ensemble import TTA_SHIFT_FRAMES, predict_probabiliti
 from competition.tasks import get_task  # noqa: E402
 
 
+def shift_set(text: str) -> tuple[int, ...]:
+    try:
+        shifts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames separated by commas, such as -5,0,5; got {text!r}") from None
+    return shifts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("working"), help="a finished run (default: working)")
     parser.add_argument("--solution", type=Path, required=True,
                         help="fname,label file to score the test predictions on")
+    parser.add_argument("--shifts", type=shift_set, action="append", default=[],
+                        help="another set of test-time shifts to compare, in frames, comma-separated; repeat for "
+                             "more sets; write --shifts=-5,0,5 (with =) when the first shift is negative "
+                             "(default: none)")
     args = parser.parse_args()
     paths = Paths(input_dir=Path("."), work_dir=args.work_dir, output=args.work_dir / "unused.csv")
     model_dir, features = paths.model_dir, paths.features_dir
     config = InferenceConfig.load(paths.inference_config)
     members = get_engine("keras").load(paths, config)
     labels = read_labels(paths.labels_file)
+    calibrate_unknown = json.loads(paths.manifest("train").read_text())["config"]["calibrate_unknown"]
     task = get_task("commands")
 
     validation = pd.read_csv(features / "validation.csv", keep_default_na=False)
@@ -53,10 +69,14 @@ def main() -> None:
     truth = test.loc[scored, ["fname"]].merge(solution, on="fname")["label"].to_numpy()
 
     rows = []
-    for name, shifts in (("single pass", (0,)), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES)):
+    variants = [("single pass", (0,), None), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES, None)]
+    variants += [(f"TTA {list(shifts)}", shifts, "recalibrated") for shifts in args.shifts]
+    for name, shifts, calibration in variants:
         p_val = predict_probabilities(members, x_val, shifts, len(labels))
         p_test = predict_probabilities(members, x_test, shifts, len(labels))
-        for threshold in sorted({0.0, config.unknown_threshold}):
+        thresholds = ({0.0, config.unknown_threshold} if calibration is None
+                      else {task.calibrate(p_val, y_val, calibrate_unknown)[0]})
+        for threshold in sorted(thresholds):
             predicted_val = task.decide(p_val, threshold, labels)
             predicted_test = np.array(labels)[task.decide(p_test, threshold, labels)]
             rows.append({"test-time": name, "unknown threshold": threshold,
