@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from competition import models  # noqa: E402,F401  registers the custom layers
+from competition.core.config import WAVE  # noqa: E402
 from competition.core.labels import read_labels  # noqa: E402
 from competition.core.metrics import balanced_accuracy  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
@@ -69,20 +70,25 @@ def main() -> None:
     truth = test.loc[scored, ["fname"]].merge(solution, on="fname")["label"].to_numpy()
 
     rows = []
+    rows_per_frame = config.audio.step_samples if config.features == WAVE else 1  # a waveform shifts by samples
     variants = [("single pass", (0,), None), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES, None)]
-    variants += [(f"TTA {list(shifts)}", shifts, "recalibrated") for shifts in args.shifts]
-    for name, shifts, calibration in variants:
+    variants += [(f"TTA {list(frames)}", frames, "recalibrated") for frames in args.shifts]
+    for name, frames, calibration in variants:
+        shifts = tuple(frame * rows_per_frame for frame in frames)
         p_val = predict_probabilities(members, x_val, shifts, len(labels))
         p_test = predict_probabilities(members, x_test, shifts, len(labels))
-        thresholds = ({0.0, config.unknown_threshold} if calibration is None
-                      else {task.calibrate(p_val, y_val, calibrate_unknown)[0]})
-        for threshold in sorted(thresholds):
+        if calibration is None:
+            thresholds = {0.0: "none", config.unknown_threshold: "the train stage's"}
+        else:
+            thresholds = {task.calibrate(p_val, y_val, calibrate_unknown)[0]: "chosen on validation for these shifts"}
+        for threshold, source in sorted(thresholds.items()):
             predicted_val = task.decide(p_val, threshold, labels)
             predicted_test = np.array(labels)[task.decide(p_test, threshold, labels)]
             rows.append({"test-time": name, "unknown threshold": threshold,
                          "validation balanced": round(balanced_accuracy(y_val, predicted_val, len(labels)), 4),
                          "validation plain": round(float((predicted_val == y_val).mean()), 4),
-                         f"{args.solution.name}": round(float((predicted_test == truth).mean()), 4)})
+                         f"{args.solution.name}": round(float((predicted_test == truth).mean()), 4),
+                         "threshold": source})
     print(f"{len(members)} model(s) from {model_dir}; {len(y_val)} validation clips, {len(truth)} scored test clips")
     print(pd.DataFrame(rows).to_string(index=False))
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from competition import PipelineError
 from competition.core.config import Settings, TrainConfig, fingerprint, project
 from competition.frontend.layers import MEL_LOW_HZ
-from competition.train.augmentation import AugmentConfig, augment_batch, mel_positions, stretch_in_time
+from competition.train.augmentation import AugmentConfig, augment_batch, mask, mel_positions, stretch_in_time
 from competition.train.trainer import epoch_dataset
 
 
@@ -66,6 +66,11 @@ def test_more_masks_keep_the_first_ones_and_zero_masks_leave_the_clip_alone():
     # the second pair of masks adds to the first (which the mean fill may overlap), never moves it
     assert (two >= one).all() and two.sum() > one.sum()
     assert np.array_equal(augment_batch(x, None, MASKS_ONLY, seed, masks=0).numpy(), x.numpy())
+    # the default's one pair: the time mask from the batch seed's fourth stream, the frequency mask from its fifth,
+    # as before there were settings for them (the default's batches, and so its submission, stay the same)
+    streams = tf.random.experimental.stateless_split(seed, 5)
+    before = mask(mask(x, 1, MASKS_ONLY.max_time_mask, streams[3]), 2, MASKS_ONLY.max_freq_mask, streams[4])
+    assert np.array_equal(augment_batch(x, None, MASKS_ONLY, seed).numpy(), before.numpy())
 
 
 def test_mel_positions_follow_the_mel_scale_from_its_low_edge_to_nyquist():
@@ -75,6 +80,12 @@ def test_mel_positions_follow_the_mel_scale_from_its_low_edge_to_nyquist():
     assert places.shape == (n_freqs,)
     assert (np.diff(places) >= 0).all() and places[0] == 0.0 and places[-1] == 1.0
     assert (places[hz <= MEL_LOW_HZ] == 0.0).all()
+    # each band of the model's filterbank peaks where its centre sits on this scale: band k of n at (k + 1) / (n + 1)
+    n_mels = 40
+    filterbank = tf.signal.linear_to_mel_weight_matrix(n_mels, n_freqs, rate, MEL_LOW_HZ, rate / 2).numpy()
+    peaks = places[filterbank.argmax(axis=0)]
+    spacing = np.diff(places).max()  # a bin's width on this scale, the most a peak can miss its centre by
+    assert np.allclose(peaks, np.arange(1, n_mels + 1) / (n_mels + 1), atol=spacing)
     # the middle of the mel scale, worked out from the inverse of 1127 ln(1 + f / 700)
     low, high = (1127 * np.log1p(f / 700) for f in (MEL_LOW_HZ, rate / 2))
     middle_hz = 700 * np.expm1((low + high) / 2 / 1127)
@@ -106,6 +117,13 @@ def test_mel_masks_are_one_band_within_their_share_and_reach_the_low_frequencies
 def test_spec_mask_settings_are_checked_and_shape_the_train_fingerprint():
     with pytest.raises(PipelineError, match="--spec-masks must be at least 0"):
         Settings(spec_masks=-1)
+    for refused, message in (({"augment": False, "mel_masks": True}, "--no-augment turns off"),
+                             ({"augment": False, "spec_masks": 2}, "--no-augment turns off"),
+                             ({"features": "wave", "model": "conv1d", "spec_masks": 2}, "gets no masks"),
+                             ({"spec_masks": 0, "mel_masks": True}, "asks for none")):
+        with pytest.raises(PipelineError, match=message):
+            Settings(**refused)
+    assert Settings(augment=False).spec_masks == 1 and Settings(spec_masks=0).spec_masks == 0
     default = fingerprint(project(TrainConfig, Settings()))
     assert fingerprint(project(TrainConfig, Settings(spec_masks=2))) != default
     assert fingerprint(project(TrainConfig, Settings(mel_masks=True))) != default
@@ -121,7 +139,6 @@ def test_the_mask_settings_reach_the_epochs_batches():
         return features.numpy()
 
     default = batch()
-    assert np.array_equal(default, batch(spec_masks=1, mel_masks=False))
     assert not np.array_equal(default, batch(spec_masks=2))
     assert not np.array_equal(default, batch(mel_masks=True))
     assert not np.array_equal(default, batch(spec_masks=0))

@@ -12,6 +12,7 @@ from conftest import load_benchmark, tone, write_wav
 from competition.core.config import AudioConfig
 from competition.frontend.audio import load_clip
 from competition.frontend.spectral import log_spectrogram
+from competition.tasks.commands import UNKNOWN_THRESHOLDS
 
 
 def _scale_module():
@@ -230,11 +231,12 @@ def test_posthoc_compares_other_shift_sets_each_with_the_threshold_validation_gi
     posthoc.main()
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert sum(row[:4] == ["TTA", "[-2,", "0,", "2]"] for row in rows) == 1  # one row: its own threshold
-    # the single pass at threshold 0, and again with the threshold validation chooses for it (0 among
-    # the candidates), which can only do as well or better on validation's balanced accuracy
-    at_zero = next(row for row in rows if row[:2] == ["single", "pass"] and float(row[2]) == 0.0)
+    # the single pass again, with the threshold validation chooses for it among the candidates (which include 0
+    # and the train stage's): it does at least as well on validation's balanced accuracy as either
+    single = [row for row in rows if row[:2] == ["single", "pass"]]
     recalibrated = next(row for row in rows if row[:2] == ["TTA", "[0]"])
-    assert float(recalibrated[3]) >= float(at_zero[3])
+    assert float(recalibrated[2]) in UNKNOWN_THRESHOLDS and len(single) >= 1
+    assert all(float(recalibrated[3]) >= float(row[3]) for row in single)
     monkeypatch.setattr("sys.argv", [*argv, "--shifts=-2;2"])
     with pytest.raises(SystemExit):
         posthoc.main()

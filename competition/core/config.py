@@ -150,10 +150,12 @@ class Settings:
                             default_text="the model's own: wave for conv1d, mfcc for dense, logspec for the rest")
     augment: bool = setting(True, "speaking rate, time shift, noise mixing, volume and SpecAugment masks while "
                                   "training")
-    spec_masks: int = setting(1, "SpecAugment: how many time masks (each up to 100 ms) and how many frequency masks "
-                                 "each training spectrogram gets; 0: none")
-    mel_masks: bool = setting(False, "draw the frequency masks on the mel scale, each up to an eighth of it (5 of "
-                                     "mel-cnn's 40 bands), instead of up to 8 linear bins placed in hertz")
+    spec_masks: int = setting(1, f"SpecAugment: how many time masks (each up to "
+                                 f"{AugmentConfig.max_time_mask * AudioConfig.step_ms:g} ms) and how many frequency "
+                                 f"masks each training spectrogram gets; 0: none")
+    mel_masks: bool = setting(False, f"draw the frequency masks on the mel scale, each up to "
+                                     f"{AugmentConfig.max_mel_mask * 100:g} % of it, instead of up to "
+                                     f"{AugmentConfig.max_freq_mask} linear bins placed uniformly in hertz")
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
                                 "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
                                 "value; 0: off")
@@ -237,6 +239,16 @@ class Settings:
                 raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
         if self.spec_masks < 0:
             raise PipelineError(f"--spec-masks must be at least 0 (0: no masks); got {self.spec_masks}")
+        if self.spec_masks != 1 or self.mel_masks:
+            # explicit requests that would otherwise be ignored without a word
+            if not self.augment:
+                raise PipelineError("--spec-masks and --mel-masks shape the training augmentation, which "
+                                    "--no-augment turns off; drop them or --no-augment")
+            if self.features == WAVE:
+                raise PipelineError(f"--spec-masks and --mel-masks mask spectrograms; --features {WAVE} trains on "
+                                    f"the signal, which gets no masks")
+            if self.mel_masks and self.spec_masks == 0:
+                raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         if self.pseudo_label_epoch < 0:

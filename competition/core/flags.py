@@ -34,8 +34,9 @@ def add_setting_flags(parser: argparse.ArgumentParser, choices: dict[str, tuple[
     names (models, tasks, engines), which this floor cannot know."""
     for field in setting_fields():
         meta, kind = field.metadata, _TYPES[field.name]
+        # argparse expands %-formats in help, and a share written "12.5 %" is not one
         options: dict[str, Any] = {"dest": field.name, "default": None,
-                                   "help": f"{meta['help']} (default: {_default_text(field)})"}
+                                   "help": f"{meta['help']} (default: {_default_text(field)})".replace("%", "%%")}
         named = (choices or {}).get(field.name) or meta.get("choices")
         if named:
             options["choices"] = named

@@ -91,8 +91,8 @@ def mel_positions(n_freqs: int, sample_rate: int) -> np.ndarray:
 
 def mel_mask(x: tf.Tensor, positions: tf.Tensor, max_share: float, seed: tf.Tensor) -> tf.Tensor:
     """SpecAugment on the mel scale: blank the bins inside a band of up to `max_share` of the mel
-    scale, placed uniformly on it. Masks of linear bins placed uniformly in hertz mostly land above
-    2 kHz, where one mel band spans many bins, and rarely touch the formants below."""
+    scale, placed uniformly on it. Masks of linear bins placed uniformly in hertz land above 2 kHz
+    about three times in four, where one mel band spans several bins, and rarely touch the formants."""
     batch = tf.shape(x)[0]
     seeds = tf.random.experimental.stateless_split(seed, 2)
     width = _uniform([batch, 1], 0.0, max_share, seeds[0])
