@@ -23,13 +23,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from competition import models  # noqa: E402,F401  registers the custom layers
-from competition.core.config import WAVE  # noqa: E402
 from competition.core.labels import read_labels  # noqa: E402
 from competition.core.metrics import balanced_accuracy  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
 from competition.inference.config import InferenceConfig  # noqa: E402
 from competition.inference.engines import get_engine  # noqa: E402
-from competition.inference.ensemble import TTA_SHIFT_FRAMES, predict_probabilities  # noqa: E402
+from competition.inference.ensemble import TTA_SHIFT_FRAMES, frames_as_rows, predict_probabilities  # noqa: E402
 from competition.tasks import get_task  # noqa: E402
 
 
@@ -70,11 +69,10 @@ def main() -> None:
     truth = test.loc[scored, ["fname"]].merge(solution, on="fname")["label"].to_numpy()
 
     rows = []
-    rows_per_frame = config.audio.step_samples if config.features == WAVE else 1  # a waveform shifts by samples
     variants = [("single pass", (0,), None), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES, None)]
     variants += [(f"TTA {list(frames)}", frames, "recalibrated") for frames in args.shifts]
     for name, frames, calibration in variants:
-        shifts = tuple(frame * rows_per_frame for frame in frames)
+        shifts = frames_as_rows(frames, config.features, config.audio)  # a waveform shifts by samples
         p_val = predict_probabilities(members, x_val, shifts, len(labels))
         p_test = predict_probabilities(members, x_test, shifts, len(labels))
         if calibration is None:

@@ -23,12 +23,15 @@ class Member(Protocol):
     def predict_on_batch(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def tta_shifts(enabled: bool, features: str, audio: AudioConfig) -> tuple[int, ...]:
-    """Shifts in rows of the cached features: frames of a spectrogram, samples of a waveform."""
-    if not enabled:
-        return (0,)
+def frames_as_rows(frames: Iterable[int], features: str, audio: AudioConfig) -> tuple[int, ...]:
+    """Shifts given in frames, as rows of the cached features: frames of a spectrogram, samples of a waveform."""
     per_frame = audio.step_samples if features == WAVE else 1
-    return tuple(shift * per_frame for shift in TTA_SHIFT_FRAMES)
+    return tuple(frame * per_frame for frame in frames)
+
+
+def tta_shifts(enabled: bool, features: str, audio: AudioConfig) -> tuple[int, ...]:
+    """Shifts in rows of the cached features."""
+    return frames_as_rows(TTA_SHIFT_FRAMES if enabled else (0,), features, audio)
 
 
 def shift_frames(x: np.ndarray, shift: int) -> np.ndarray:

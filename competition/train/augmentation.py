@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..core.config import AugmentConfig
 from ..frontend.layers import MEL_LOW_HZ
+from ..frontend.mfcc16k import hz_to_mel
 
 
 def _uniform(shape, low, high, seed, dtype=tf.float32):
@@ -82,10 +83,8 @@ def mask(x: tf.Tensor, axis: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
 def mel_positions(n_freqs: int, sample_rate: int) -> np.ndarray:
     """Each linear frequency bin's place on the mel scale the mel models use, from MEL_LOW_HZ (0)
     to the Nyquist frequency (1); bins below MEL_LOW_HZ sit at 0."""
-    def mel(hz):
-        return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
-    hz = np.linspace(0.0, sample_rate / 2, n_freqs)
-    place = (mel(hz) - mel(MEL_LOW_HZ)) / (mel(sample_rate / 2) - mel(MEL_LOW_HZ))
+    low, high = hz_to_mel(MEL_LOW_HZ), hz_to_mel(sample_rate / 2)
+    place = (hz_to_mel(np.linspace(0.0, sample_rate / 2, n_freqs)) - low) / (high - low)
     return np.clip(place, 0.0, 1.0).astype(np.float32)
 
 
