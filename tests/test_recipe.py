@@ -1,4 +1,5 @@
-"""The recipe's training aids: mixup of batches, the moving average of the weights, and pseudo-labels."""
+"""The recipe's training aids: mixup of batches, the moving average of the weights, pseudo-labels and
+reversed words as unknown."""
 import keras
 import numpy as np
 import pandas as pd
@@ -7,10 +8,11 @@ import tensorflow as tf
 
 from competition import PipelineError
 from competition.core.config import Settings, TrainConfig, fingerprint, project
-from competition.train.augmentation import mixup
+from competition.core.labels import LABELS, REVERSE_INTO_COMMANDS, SILENCE_LABEL, UNKNOWN_LABEL
+from competition.train.augmentation import Reversal, mixup
 from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
 from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
-from competition.train.trainer import _new_model, epoch_dataset
+from competition.train.trainer import _balanced_weights, _new_model, epoch_dataset
 
 SEED = tf.constant([5, 6], tf.int64)
 WEIGHTS = tf.constant([1.0, 2.0, 4.0])
@@ -203,3 +205,72 @@ def test_pseudo_label_settings_are_checked_and_shape_only_the_commands_task():
                           for confidence in (0.95, 0.9))
         assert (plain != changed) == shaped and ("pseudo_label_epoch" in plain) == shaped
     assert fingerprint(project(TrainConfig, Settings(pseudo_label_epoch=20)))["pseudo_label_epoch"] == 20
+
+
+UNKNOWN = LABELS.index(UNKNOWN_LABEL)
+NEVER_REVERSED = [LABELS.index(name) for name in (SILENCE_LABEL, *REVERSE_INTO_COMMANDS)]
+
+
+def test_reversed_clips_are_played_backwards_and_become_unknown_but_never_silence_no_or_on():
+    reversal = Reversal.plan(list(LABELS), 0.2)
+    labels = tf.constant(np.arange(1200) % len(LABELS), tf.int32)
+    x = tf.constant(np.random.default_rng(4).normal(size=(1200, 7, 3)).astype(np.float32))
+    reversed_x, new_labels = (t.numpy() for t in reversal(x, labels, SEED))
+    flipped = np.abs(reversed_x - x.numpy()).sum(axis=(1, 2)) > 0
+    assert np.array_equal(reversed_x[flipped], x.numpy()[flipped][:, ::-1]) and np.array_equal(
+        reversed_x[~flipped], x.numpy()[~flipped])
+    assert np.all(new_labels[flipped] == UNKNOWN) and np.array_equal(new_labels[~flipped], labels.numpy()[~flipped])
+    assert not np.isin(labels.numpy()[flipped], NEVER_REVERSED).any()
+    reversible = ~np.isin(labels.numpy(), NEVER_REVERSED)
+    assert 0.15 < flipped[reversible].mean() < 0.25  # the share, of the clips that may be reversed
+    again = reversal(x, labels, SEED)[0].numpy()
+    assert np.array_equal(again, reversed_x) and not np.array_equal(again, reversal(x, labels, SEED + 1)[0])
+    waves = tf.constant(np.random.default_rng(5).normal(size=(1200, 50)).astype(np.float32))
+    reversed_waves = reversal(waves, labels, SEED)[0].numpy()
+    assert np.array_equal(reversed_waves[flipped], waves.numpy()[flipped][:, ::-1])  # the same draw for waveforms
+    assert Reversal.plan(list(LABELS), 0.0) is None and Reversal.plan(["a", "b"], 0.2) is None  # off; no unknown
+
+
+def test_class_weights_balance_the_labels_an_epoch_has_once_reversed_clips_are_unknown():
+    known = np.repeat(np.arange(len(LABELS)), [300] * 10 + [200, 100]).astype(np.int32)
+    reversal = Reversal.plan(list(LABELS), 0.1)
+    weights = _balanced_weights(known, reversal)
+    expected = reversal.expected_counts(np.bincount(known).astype(np.float64))
+    assert expected.sum() == len(known) and expected[UNKNOWN] == pytest.approx(100 + 0.1 * 8 * 300)
+    weighed = np.array([weights[c] * expected[c] for c in range(len(LABELS))])
+    assert np.allclose(weighed, weighed[0])  # every class weighs the same in an epoch
+    plain = _balanced_weights(known, None)
+    assert plain[UNKNOWN] == pytest.approx(len(known) / (len(LABELS) * 100)) and weights[UNKNOWN] < plain[UNKNOWN]
+
+
+def test_an_epoch_reverses_its_clips_before_augmenting_them_and_off_keeps_the_old_batches():
+    x = np.random.default_rng(6).normal(size=(40, 9, 5)).astype(np.float16)
+    y = (np.arange(40) % len(LABELS)).astype(np.int32)
+    settings = Settings(batch_size=40, augment=False)
+    reversal = Reversal.plan(list(LABELS), 0.5)
+    (features, labels), = list(epoch_dataset(x, y, None, settings, 0, 0, reversal=reversal))
+    (plain, plain_labels), = list(epoch_dataset(x, y, None, settings, 0, 0))
+    features, labels, plain, plain_labels = (t.numpy() for t in (features, labels, plain, plain_labels))
+    assert all(any(np.array_equal(clip, s) for s in x.astype(np.float32)) for clip in plain)
+    reversed_rows = np.abs(features - plain).sum(axis=(1, 2)) > 0  # the same clips in the same order, some reversed
+    assert reversed_rows.any() and np.array_equal(features[reversed_rows], plain[reversed_rows][:, ::-1])
+    assert np.all(labels[reversed_rows] == UNKNOWN)
+    assert np.array_equal(labels[~reversed_rows], plain_labels[~reversed_rows])
+    augmented = Settings(batch_size=40)
+    with_it, without = (next(iter(epoch_dataset(x, y, None, augmented, 0, 0, reversal=r)))[0].numpy()
+                        for r in (reversal, None))
+    # the reversal has its own stream: the other clips keep the augmentation draws of a run without it
+    assert np.array_equal(with_it[~reversed_rows], without[~reversed_rows])
+
+
+def test_reversed_unknowns_settings_are_checked_and_shape_only_the_commands_task():
+    for value in (-0.1, 1.0, float("nan")):
+        with pytest.raises(PipelineError, match="--reversed-unknowns must be in"):
+            Settings(reversed_unknowns=value)
+    with pytest.raises(PipelineError, match="--reversed-unknowns labels clips unknown.*got --task words"):
+        Settings(task="words", reversed_unknowns=0.05)
+    for task, shaped in (("commands", True), ("words", False), ("speakers", False)):
+        plain = fingerprint(project(TrainConfig, Settings(task=task)))
+        assert ("reversed_unknowns" in plain) == shaped
+    changed = fingerprint(project(TrainConfig, Settings(reversed_unknowns=0.05)))
+    assert changed["reversed_unknowns"] == 0.05 and changed != fingerprint(project(TrainConfig, Settings()))

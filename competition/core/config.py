@@ -60,6 +60,8 @@ NOTEBOOK_RATE = 8_000
 
 # The tasks whose test clips share the training classes, so that pseudo-labelling them can help.
 PSEUDO_LABEL_TASKS = ("commands",)
+# The tasks with an unknown class, which reversed words can teach.
+REVERSED_UNKNOWN_TASKS = ("commands",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +173,10 @@ class Settings:
                                       tasks=PSEUDO_LABEL_TASKS)
     pseudo_label_confidence: float = setting(0.95, "least probability of a pseudo-label that is trained on",
                                              tasks=PSEUDO_LABEL_TASKS)
+    reversed_unknowns: float = setting(0.0, "share of the training word clips (all but no and on, whose reversals "
+                                            "sound like each other) played backwards and labelled unknown, as words "
+                                            "never heard before; --task commands only; 0: off",
+                                       tasks=REVERSED_UNKNOWN_TASKS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -251,6 +257,11 @@ class Settings:
                 raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
+        if not 0.0 <= self.reversed_unknowns < 1.0:
+            raise PipelineError(f"--reversed-unknowns must be in [0, 1); got {self.reversed_unknowns}")
+        if self.reversed_unknowns > 0 and self.task not in REVERSED_UNKNOWN_TASKS:
+            raise PipelineError(f"--reversed-unknowns labels clips unknown, a class of --task "
+                                f"{' or '.join(REVERSED_UNKNOWN_TASKS)} only; got --task {self.task}")
         if self.pseudo_label_epoch < 0:
             raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
         if not 0.0 < self.pseudo_label_confidence <= 1.0:
@@ -387,6 +398,7 @@ class TrainConfig:
     average_epochs: float
     pseudo_label_epoch: int
     pseudo_label_confidence: float
+    reversed_unknowns: float
     strategy: str
     patience: int
     ensemble: int

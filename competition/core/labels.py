@@ -21,6 +21,9 @@ AUXILIARY_WORDS = (
 )
 WORDS = COMMANDS + AUXILIARY_WORDS
 LABELS = COMMANDS + (SILENCE_LABEL, UNKNOWN_LABEL)
+# Commands whose recordings played backwards sound like each other ("no" and "on"): their
+# reversals cannot stand for words never heard before.
+REVERSE_INTO_COMMANDS = ("no", "on")
 
 
 def word_to_label(word: str) -> str:

@@ -8,10 +8,13 @@ independent of the speech: log(exp(speech) + gain**2 * exp(noise)).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from ..core.config import AugmentConfig
+from ..core.labels import REVERSE_INTO_COMMANDS, SILENCE_LABEL, UNKNOWN_LABEL
 from ..frontend.layers import MEL_LOW_HZ
 from ..frontend.mfcc16k import hz_to_mel
 
@@ -139,6 +142,40 @@ def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
                                  seeds[1])
         x = x + gain[:, None] * tf.gather(noise_bank, pick)
     return x * 10.0 ** (_uniform([batch, 1], -config.volume_db, config.volume_db, seeds[2]) / 20.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reversal:
+    """--reversed-unknowns: a share of the word clips played backwards and labelled unknown. A word
+    played backwards is speech made of a command's sounds in another order: what the words never
+    heard in training are, and what the few auxiliary words teach the unknown class too little of.
+    Reversing the frames of a spectrogram is (to within a frame's alignment) the spectrogram of the
+    reversed recording, so the cache serves as it is."""
+
+    reversible: tuple[bool, ...]  # per class: may its clips be reversed?
+    unknown: int                  # the class a reversed clip gets
+    share: float
+
+    @classmethod
+    def plan(cls, class_names: list[str], share: float) -> Reversal | None:
+        """None when off (share 0) or when the classes have no unknown (another task)."""
+        if share <= 0 or UNKNOWN_LABEL not in class_names:
+            return None
+        excluded = (SILENCE_LABEL, *REVERSE_INTO_COMMANDS)
+        return cls(tuple(name not in excluded for name in class_names), class_names.index(UNKNOWN_LABEL), share)
+
+    def expected_counts(self, counts: np.ndarray) -> np.ndarray:
+        """Each class's clips in an epoch, on average, once the share of the reversible ones became unknown."""
+        moved = counts * np.asarray(self.reversible) * self.share
+        expected = counts - moved
+        expected[self.unknown] += moved.sum()
+        return expected
+
+    def __call__(self, x: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = tf.shape(x)[0]
+        flip = (_uniform([batch], 0.0, 1.0, seed) < self.share) & tf.gather(tf.constant(self.reversible), labels)
+        reversed_x = tf.where(tf.reshape(flip, [batch] + [1] * (x.shape.rank - 1)), tf.reverse(x, axis=[1]), x)
+        return reversed_x, tf.where(flip, tf.constant(self.unknown, labels.dtype), labels)
 
 
 def mixup(x: tf.Tensor, labels: tf.Tensor, class_weights: tf.Tensor, alpha: float,

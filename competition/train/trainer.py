@@ -29,7 +29,7 @@ from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
-from .augmentation import augment_batch, mel_positions, mixup, smooth_labels
+from .augmentation import Reversal, augment_batch, mel_positions, mixup, smooth_labels
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
 from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 
@@ -95,7 +95,7 @@ def soft_labels(config: TrainConfig) -> bool:
 
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
                   member: int, epoch: int, class_weights: np.ndarray | None = None,
-                  labelled: int | None = None) -> tf.data.Dataset:
+                  labelled: int | None = None, reversal: Reversal | None = None) -> tf.data.Dataset:
     """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
     Under --mixup or --label-smoothing a batch is (features, probability rows as labels, class
     weights per clip, mixed as the labels are), and `class_weights` (one per class) is required;
@@ -123,10 +123,13 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         features, labels = tf.numpy_function(read, [rows], (tf.float32, tf.int32), stateful=False)
         features = tf.ensure_shape(features, (None, *row_shape))
         seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
+        labels = tf.ensure_shape(labels, (None,))
+        if reversal is not None:
+            # its own stream, folded from the batch seed, so the augmentation is that of a run without it
+            features, labels = reversal(features, labels, tf.random.experimental.stateless_fold_in(seed, 3))
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples,
                                      config.spec_masks, mel_places)
-        labels = tf.ensure_shape(labels, (None,))
         if not soft:
             return features, labels
         if config.mixup > 0:
@@ -391,9 +394,8 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     x_train, y_train = data["train"]
     x_val, y_val = data["validation"]
     known = y_train[y_train >= 0]
-    present = np.unique(known)
-    class_weight = {int(c): float(w)
-                    for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
+    reversal = Reversal.plan(data["labels"], config.reversed_unknowns)
+    class_weight = _balanced_weights(known, reversal)
     with strategy.scope():
         resumed = state.get("member") == member and state.get("epoch", 0) > 0
         if resumed:
@@ -430,9 +432,10 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             # the pool's rows follow the training rows, in the order of data["pool"]
             dataset = epoch_dataset(StackedRows(x_train, *data["pool"]["parts"]),
                                     np.concatenate([y_train, np.asarray(state["pseudo_labels"], np.int32)]),
-                                    noise, config, member, epoch, class_weights, labelled=len(y_train))
+                                    noise, config, member, epoch, class_weights, labelled=len(y_train),
+                                    reversal=reversal)
         else:
-            dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights)
+            dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights, reversal=reversal)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:
@@ -465,6 +468,16 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
             break
     return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
+
+
+def _balanced_weights(known: np.ndarray, reversal: Reversal | None) -> dict[int, float]:
+    """Class weights under which every class present weighs the same in an epoch: scikit-learn's
+    balanced weights, on the labels the epochs will have on average once reversed clips are unknown."""
+    present = np.unique(known)
+    if reversal is None:
+        return {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
+    counts = reversal.expected_counts(np.bincount(known, minlength=len(reversal.reversible)).astype(np.float64))
+    return {int(c): float(len(known) / (len(present) * counts[c])) for c in present}
 
 
 def _patience_spent(state: dict, config: TrainConfig) -> bool:
