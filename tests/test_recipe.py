@@ -228,6 +228,7 @@ def test_reversed_clips_are_played_backwards_and_become_unknown_but_never_silenc
     waves = tf.constant(np.random.default_rng(5).normal(size=(1200, 50)).astype(np.float32))
     reversed_waves = reversal(waves, labels, SEED)[0].numpy()
     assert np.array_equal(reversed_waves[flipped], waves.numpy()[flipped][:, ::-1])  # the same draw for waveforms
+    assert np.array_equal(reversed_waves[~flipped], waves.numpy()[~flipped])
     assert Reversal.plan(list(LABELS), 0.0) is None and Reversal.plan(["a", "b"], 0.2) is None  # off; no unknown
 
 
@@ -236,14 +237,18 @@ def test_class_weights_balance_the_labels_an_epoch_has_once_reversed_clips_are_u
     reversal = Reversal.plan(list(LABELS), 0.1)
     weights = _balanced_weights(known, reversal)
     expected = reversal.expected_counts(np.bincount(known).astype(np.float64))
-    assert expected.sum() == len(known) and expected[UNKNOWN] == pytest.approx(100 + 0.1 * 8 * 300)
+    assert expected.sum() == pytest.approx(len(known)) and expected[UNKNOWN] == pytest.approx(100 + 0.1 * 8 * 300)
     weighed = np.array([weights[c] * expected[c] for c in range(len(LABELS))])
     assert np.allclose(weighed, weighed[0])  # every class weighs the same in an epoch
     plain = _balanced_weights(known, None)
     assert plain[UNKNOWN] == pytest.approx(len(known) / (len(LABELS) * 100)) and weights[UNKNOWN] < plain[UNKNOWN]
+    # no unknown clips of its own (--unknown-share 0): the reversed ones are its clips, and they weigh
+    without_unknown = known[known != UNKNOWN]
+    weights = _balanced_weights(without_unknown, reversal)
+    assert weights[UNKNOWN] == pytest.approx(len(without_unknown) / (len(LABELS) * 0.1 * 8 * 300))
 
 
-def test_an_epoch_reverses_its_clips_before_augmenting_them_and_off_keeps_the_old_batches():
+def test_an_epoch_reverses_its_clips_before_augmenting_them():
     x = np.random.default_rng(6).normal(size=(40, 9, 5)).astype(np.float16)
     y = (np.arange(40) % len(LABELS)).astype(np.int32)
     settings = Settings(batch_size=40, augment=False)
@@ -251,24 +256,30 @@ def test_an_epoch_reverses_its_clips_before_augmenting_them_and_off_keeps_the_ol
     (features, labels), = list(epoch_dataset(x, y, None, settings, 0, 0, reversal=reversal))
     (plain, plain_labels), = list(epoch_dataset(x, y, None, settings, 0, 0))
     features, labels, plain, plain_labels = (t.numpy() for t in (features, labels, plain, plain_labels))
-    assert all(any(np.array_equal(clip, s) for s in x.astype(np.float32)) for clip in plain)
     reversed_rows = np.abs(features - plain).sum(axis=(1, 2)) > 0  # the same clips in the same order, some reversed
     assert reversed_rows.any() and np.array_equal(features[reversed_rows], plain[reversed_rows][:, ::-1])
     assert np.all(labels[reversed_rows] == UNKNOWN)
     assert np.array_equal(labels[~reversed_rows], plain_labels[~reversed_rows])
+    # the same batch, augmented: as if the reversed clips had been cached backwards and labelled unknown
+    cached = x.astype(np.float32)
+    source = np.array([next(j for j, row in enumerate(cached) if np.array_equal(clip, row)) for clip in plain])
+    x_reversed, y_reversed = x.copy(), y.copy()
+    x_reversed[source[reversed_rows]] = x[source[reversed_rows]][:, ::-1]
+    y_reversed[source[reversed_rows]] = UNKNOWN
     augmented = Settings(batch_size=40)
-    with_it, without = (next(iter(epoch_dataset(x, y, None, augmented, 0, 0, reversal=r)))[0].numpy()
-                        for r in (reversal, None))
-    # the reversal has its own stream: the other clips keep the augmentation draws of a run without it
-    assert np.array_equal(with_it[~reversed_rows], without[~reversed_rows])
+    (with_it, with_labels), = list(epoch_dataset(x, y, None, augmented, 0, 0, reversal=reversal))
+    (expected, expected_labels), = list(epoch_dataset(x_reversed, y_reversed, None, augmented, 0, 0))
+    assert np.array_equal(with_it.numpy(), expected.numpy())
+    assert np.array_equal(with_labels.numpy(), expected_labels.numpy())
 
 
 def test_reversed_unknowns_settings_are_checked_and_shape_only_the_commands_task():
     for value in (-0.1, 1.0, float("nan")):
         with pytest.raises(PipelineError, match="--reversed-unknowns must be in"):
             Settings(reversed_unknowns=value)
-    with pytest.raises(PipelineError, match="--reversed-unknowns labels clips unknown.*got --task words"):
-        Settings(task="words", reversed_unknowns=0.05)
+    for task in ("words", "speakers"):
+        with pytest.raises(PipelineError, match=f"--reversed-unknowns labels clips unknown.*got --task {task}"):
+            Settings(task=task, reversed_unknowns=0.05)
     for task, shaped in (("commands", True), ("words", False), ("speakers", False)):
         plain = fingerprint(project(TrainConfig, Settings(task=task)))
         assert ("reversed_unknowns" in plain) == shaped

@@ -173,9 +173,9 @@ class Settings:
                                       tasks=PSEUDO_LABEL_TASKS)
     pseudo_label_confidence: float = setting(0.95, "least probability of a pseudo-label that is trained on",
                                              tasks=PSEUDO_LABEL_TASKS)
-    reversed_unknowns: float = setting(0.0, "share of the training word clips (all but no and on, whose reversals "
-                                            "sound like each other) played backwards and labelled unknown, as words "
-                                            "never heard before; --task commands only; 0: off",
+    reversed_unknowns: float = setting(0.0, "share of the word clips trained on (never silence, nor no and on, whose "
+                                            "reversals sound like each other) played backwards and labelled unknown, "
+                                            "as words never heard before; --task commands only; 0: off",
                                        tasks=REVERSED_UNKNOWN_TASKS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")

@@ -104,7 +104,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     `x` may be a memory map of the cache: parallel map calls read the next batches' rows while
     the model trains on the current one. Rows whose label is negative (unreadable clips) are
     never drawn. `labelled`: under --pseudo-label-epoch, the number of leading rows with real labels
-    (the rest are pseudo-labelled; see train.pseudo).
+    (the rest are pseudo-labelled; see train.pseudo). `reversal` (--reversed-unknowns): which clips
+    may be played backwards as unknown words; drawn before the augmentation, which then applies to them.
     """
     order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
@@ -477,6 +478,8 @@ def _balanced_weights(known: np.ndarray, reversal: Reversal | None) -> dict[int,
     if reversal is None:
         return {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
     counts = reversal.expected_counts(np.bincount(known, minlength=len(reversal.reversible)).astype(np.float64))
+    # unknown has clips once words are reversed, even where training has none of its own (--unknown-share 0)
+    present = np.flatnonzero(counts > 0)
     return {int(c): float(len(known) / (len(present) * counts[c])) for c in present}
 
 
