@@ -185,16 +185,30 @@ def match(onsets: np.ndarray, truth: np.ndarray, times: np.ndarray, found: np.nd
     return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
 
 
-def score(labels: pd.DataFrame, detections: pd.DataFrame, seconds: float) -> dict:
+PAIR_COLUMNS = ["onset_s", "label", "time_s", "found", "delay_s", "confidence"]
+
+
+def matched(labels: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
+    """The pairs `score` counts, one row each: the command's onset and label, the detection's time and
+    label, how long after the onset it came, and its confidence (empty where the detections have none)."""
     commands = labels[labels["label"].isin(COMMANDS)].sort_values("time_s")
     onsets, truth = commands["time_s"].to_numpy(float), commands["label"].to_numpy(str)
     times, found = detections["time_s"].to_numpy(float), detections["label"].to_numpy(str)
-    pairs = match(onsets, truth, times, found)
-    correct = sum(truth[r] == found[c] for r, c in pairs)
-    n = max(len(onsets), 1)
-    return {"commands": len(onsets), "detections": len(times), "correct": correct / n,
-            "wrong": (len(pairs) - correct) / n, "missed": (len(onsets) - len(pairs)) / n,
-            "false_per_min": (len(times) - len(pairs)) / (seconds / 60)}
+    confidence = (detections["confidence"].to_numpy(float) if "confidence" in detections
+                  else np.full(len(detections), np.nan))
+    rows = [(onsets[r], truth[r], times[c], found[c], times[c] - onsets[r], confidence[c])
+            for r, c in match(onsets, truth, times, found)]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS).sort_values("onset_s", ignore_index=True)
+
+
+def score(labels: pd.DataFrame, detections: pd.DataFrame, seconds: float) -> dict:
+    pairs = matched(labels, detections)
+    n_commands = int(labels["label"].isin(COMMANDS).sum())
+    correct = int((pairs["label"] == pairs["found"]).sum())
+    n = max(n_commands, 1)
+    return {"commands": n_commands, "detections": len(detections), "correct": correct / n,
+            "wrong": (len(pairs) - correct) / n, "missed": (n_commands - len(pairs)) / n,
+            "false_per_min": (len(detections) - len(pairs)) / (seconds / 60)}
 
 
 def format_score(result: dict) -> str:
@@ -353,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detections", type=Path, required=True)
     p.add_argument("--audio", type=Path, default=None, help="the stream, for its length")
     p.add_argument("--seconds", type=float, default=None, help="the stream's length, instead of --audio")
+    p.add_argument("--wrong", action="store_true",
+                   help="also list each command found with the wrong name: its onset and label, the detection's "
+                        "time, label and confidence, and how long after the onset it came")
     p = commands.add_parser("listen", help="--listen on one thread, with its real-time factor and score")
     p.add_argument("--work-dir", type=Path, required=True)
     p.add_argument("--stream", type=Path, required=True)
@@ -386,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
         labels = pd.read_csv(args.labels, keep_default_na=False)
         detections = pd.read_csv(args.detections, keep_default_na=False)
         print(format_score(score(labels, detections, _seconds(args.audio, args.seconds))))
+        if args.wrong:
+            pairs = matched(labels, detections)
+            wrong = pairs[pairs["label"] != pairs["found"]]
+            print(f"{len(wrong)} wrong names" + (":\n" + wrong.to_string(index=False, float_format="%.2f")
+                                                  if len(wrong) else ""))
     elif args.command == "listen":
         one_thread()
         result = listen(args.work_dir, args.stream, args.detections, args.engine)

@@ -230,6 +230,26 @@ def test_wrong_names_distractors_and_false_detections_per_minute():
     assert _score(onsets, detections, seconds=30.0) == (0.5, 0.5, 0.0, 4.0)
 
 
+def test_score_lists_the_wrong_names_with_their_delay_and_confidence(tmp_path, capsys):
+    streams = _streams()
+    labels = pd.DataFrame([(1.0, "yes"), (4.0, "unknown"), (10.0, "left"), (13.0, "up")], columns=["time_s", "label"])
+    detections = pd.DataFrame([(1.8, "no", 0.75), (4.9, "up", 0.9), (10.6, "left", 0.99), (13.5, "off", 0.8)],
+                              columns=["time_s", "label", "confidence"])
+    pairs = streams.matched(labels, detections)
+    assert pairs[["label", "found"]].values.tolist() == [["yes", "no"], ["left", "left"], ["up", "off"]]
+    assert np.allclose(pairs["delay_s"], [0.8, 0.6, 0.5]) and np.allclose(pairs["confidence"], [0.75, 0.99, 0.8])
+    assert streams.matched(labels, detections.drop(columns="confidence"))["confidence"].isna().all()
+    labels.to_csv(tmp_path / "s.labels.csv", index=False)
+    detections.to_csv(tmp_path / "s.csv", index=False)
+    streams.main(["score", "--labels", str(tmp_path / "s.labels.csv"), "--detections", str(tmp_path / "s.csv"),
+                  "--seconds", "60", "--wrong"])
+    out = capsys.readouterr().out
+    assert "3 commands, 4 detections: 33.3% correct, 66.7% wrong name, 0.0% missed" in out
+    wrong_lines = out.splitlines()[-2:]
+    assert "2 wrong names:" in out and wrong_lines[0].split()[:4] == ["1.00", "yes", "1.80", "no"]
+    assert wrong_lines[1].split() == ["13.00", "up", "13.50", "off", "0.50", "0.80"]
+
+
 def test_the_generator_places_clips_at_their_labelled_onsets(tmp_path):
     streams = _streams()
     rate = 16_000
