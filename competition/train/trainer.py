@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix
-from sklearn.utils.class_weight import compute_class_weight
 
 from .. import PipelineError
 from ..core.cluster import MULTI_WORKER, is_chief, worker_task
@@ -473,14 +472,14 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
 
 def _balanced_weights(known: np.ndarray, reversal: Reversal | None) -> dict[int, float]:
     """Class weights under which every class present weighs the same in an epoch: scikit-learn's
-    balanced weights, on the labels the epochs will have on average once reversed clips are unknown."""
-    present = np.unique(known)
-    if reversal is None:
-        return {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=known))}
-    counts = reversal.expected_counts(np.bincount(known, minlength=len(reversal.reversible)).astype(np.float64))
-    # unknown has clips once words are reversed, even where training has none of its own (--unknown-share 0)
+    balanced weights (n / (classes x count), the same arithmetic), on the labels the epochs have on
+    average once reversed clips are unknown. Unknown then has clips even where training has none of
+    its own (--unknown-share 0)."""
+    counts = np.bincount(known).astype(np.float64)
+    if reversal is not None:
+        counts = reversal.expected_counts(np.bincount(known, minlength=len(reversal.reversible)).astype(np.float64))
     present = np.flatnonzero(counts > 0)
-    return {int(c): float(len(known) / (len(present) * counts[c])) for c in present}
+    return {int(c): float(w) for c, w in zip(present, len(known) / (len(present) * counts[present]))}
 
 
 def _patience_spent(state: dict, config: TrainConfig) -> bool:
