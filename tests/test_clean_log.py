@@ -29,6 +29,9 @@ CPP_NOISE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
     "I0000 00:00:1795338922.824091   27303 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
     "GPU will not be used.\n"
+    "I0000 00:00:1796172414.830356   20698 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To turn "
+    "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
 )
 NO_DRIVER = ("E0000 00:00:1795338997.099342   27303 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
              "Failed call to cuInit: UNKNOWN ERROR (303)\n")
@@ -117,6 +120,19 @@ def test_a_run_prints_only_the_pipelines_lines(tiny_competition, tmp_path):
     assert result.stdout == ""
     assert "stage predict: done" in result.stderr
     assert foreign_lines(result.stderr) == []
+
+
+def test_the_package_turns_onednn_on_unless_the_environment_says_otherwise():
+    """TensorFlow reads the switch when it loads, so the package sets it before any of its modules
+    imports TensorFlow; a user's explicit choice stands."""
+    code = ("import os, competition\nfrom tensorflow.python.util._pywrap_util_port import IsMklEnabled\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], competition.onednn_enabled(), IsMklEnabled())")
+    environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    for given, expected in ((None, "1 True True"), ("0", "0 False False"), ("true", "true True True")):
+        env = environment if given is None else {**environment, "TF_ENABLE_ONEDNN_OPTS": given}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                                timeout=120)
+        assert result.stdout.strip() == expected, result.stderr[-2000:]
 
 
 def test_behind_the_filter_a_terminal_is_still_known_as_one():

@@ -28,6 +28,9 @@ HARMLESS = (
     # a TensorFlow built with CUDA on a machine without the CUDA runtime: training runs on the CPU,
     # which the trainer's own line says ("... on the CPU")
     NO_CUDA,
+    # TensorFlow's notice that its oneDNN kernels are on, which the package asks for on every CPU
+    # (competition/__init__.py) and the trainer's own line reports ("oneDNN kernels on")
+    re.compile(_CPP + rb"port\.cc:\d+\] oneDNN custom operations are on\. .*"),
 )
 # The CUDA driver's failure that follows on the same machine. Dropped only after NO_CUDA was seen:
 # on a machine that has the CUDA runtime, the same line means a broken GPU set-up and stays.

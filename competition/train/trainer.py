@@ -15,7 +15,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix
 
-from .. import PipelineError
+from .. import PipelineError, onednn_enabled
 from ..core.cluster import MULTI_WORKER, is_chief, worker_task
 from ..core.config import PSEUDO_LABEL_TASKS, TrainConfig
 from ..core.io import atomic_path, atomic_write_json
@@ -412,7 +412,8 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                 gpus = len(tf.config.list_logical_devices("GPU"))
                 log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
                          model.count_params(), strategy.num_replicas_in_sync,
-                         f"{gpus} GPU(s)" if gpus else "the CPU (no GPU visible)")
+                         f"{gpus} GPU(s)" if gpus else
+                         f"the CPU (no GPU visible; oneDNN kernels {'on' if onednn_enabled() else 'off'})")
         average = _weight_average(config, model, len(known), checkpoint, state, resumed)
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
     class_weights = np.array([class_weight.get(c, 0.0) for c in range(len(data["labels"]))], np.float32)
