@@ -8,17 +8,14 @@ import os
 
 __version__ = "0.2.0"
 
-# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 or AMX. On an AVX2 CPU
-# (this project's 2-core machine) the Eigen kernels it falls back to trained the default 1.6 times
-# slower (README, Results). Set before any module of the package imports TensorFlow; an explicit
-# TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins. Run to run, the outputs stay the same bytes.
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512 VNNI or BF16, AVX-VNNI or
+# AMX. On a CPU with plain AVX2 (this project's 2-core machine) the Eigen kernels it falls back to trained
+# the default 1.6 times slower (README, Results). TensorFlow reads the switch once, when it loads, so it is
+# set here, before any module of the package imports TensorFlow. A user's explicit 0 (or 1) stands; an
+# empty value, which TensorFlow would ignore with a warning, counts as unset.
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
-os.environ.setdefault(ONEDNN_VARIABLE, "1")
-
-
-def onednn_enabled() -> bool:
-    """Whether TensorFlow reads its oneDNN switch as on (it parses booleans as 1/true and 0/false)."""
-    return os.environ.get(ONEDNN_VARIABLE, "").strip().lower() in ("1", "true")
+if not os.environ.get(ONEDNN_VARIABLE):
+    os.environ[ONEDNN_VARIABLE] = "1"
 
 
 class PipelineError(Exception):

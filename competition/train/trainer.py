@@ -15,7 +15,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix
 
-from .. import PipelineError, onednn_enabled
+from .. import PipelineError
 from ..core.cluster import MULTI_WORKER, is_chief, worker_task
 from ..core.config import PSEUDO_LABEL_TASKS, TrainConfig
 from ..core.io import atomic_path, atomic_write_json
@@ -369,6 +369,16 @@ def _validation_row(member: KerasMember, x_val: np.ndarray, y_val: np.ndarray) -
             "val_balanced_accuracy": balanced_accuracy(y_val, predicted, probabilities.shape[1])}
 
 
+def _onednn_kernels() -> str:
+    """What TensorFlow decided when it loaded: the environment may have been read before the package set
+    it (a notebook that imported TensorFlow first), so ask TensorFlow rather than the variable."""
+    try:
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled  # not public: no other way to ask
+    except ImportError:
+        return "unknown"
+    return "on" if IsMklEnabled() else "off"
+
+
 def _weight_average(config: TrainConfig, model: keras.Model, n_train: int, checkpoint: Checkpoint,
                     state: dict, resumed: bool) -> WeightAverage | None:
     """The average of `model`'s weights under --average-epochs: a resumed member's from its checkpoint."""
@@ -413,7 +423,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                 log.info("model %s on %s features: %d parameters, %d replica(s) on %s", config.model, config.features,
                          model.count_params(), strategy.num_replicas_in_sync,
                          f"{gpus} GPU(s)" if gpus else
-                         f"the CPU (no GPU visible; oneDNN kernels {'on' if onednn_enabled() else 'off'})")
+                         f"the CPU (no GPU visible; oneDNN kernels {_onednn_kernels()})")
         average = _weight_average(config, model, len(known), checkpoint, state, resumed)
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
     class_weights = np.array([class_weight.get(c, 0.0) for c in range(len(data["labels"]))], np.float32)
