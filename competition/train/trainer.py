@@ -486,9 +486,9 @@ def _balanced_weights(known: np.ndarray, reversal: Reversal | None) -> dict[int,
     balanced weights (n / (classes x count), the same arithmetic), on the labels the epochs have on
     average once reversed clips are unknown. Unknown then has clips even where training has none of
     its own (--unknown-share 0)."""
-    counts = np.bincount(known).astype(np.float64)
+    counts = np.bincount(known, minlength=0 if reversal is None else len(reversal.reversible)).astype(np.float64)
     if reversal is not None:
-        counts = reversal.expected_counts(np.bincount(known, minlength=len(reversal.reversible)).astype(np.float64))
+        counts = reversal.expected_counts(counts)
     present = np.flatnonzero(counts > 0)
     return {int(c): float(w) for c, w in zip(present, len(known) / (len(present) * counts[present]))}
 
