@@ -60,8 +60,11 @@ NOTEBOOK_RATE = 8_000
 
 # The tasks whose test clips share the training classes, so that pseudo-labelling them can help.
 PSEUDO_LABEL_TASKS = ("commands",)
-# The tasks with an unknown class, which reversed words can teach.
-REVERSED_UNKNOWN_TASKS = ("commands",)
+# --cut-unknowns: what share of a word a cut clip keeps. A stream's window that holds this little of
+# a word has heard its start, not the word (a half-heard "down" sounds like "up").
+CUT_KEEPS = (0.1, 0.5)
+# The tasks with an unknown class, which reversed and cut words can teach.
+UNKNOWN_CLASS_TASKS = ("commands",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +179,13 @@ class Settings:
     reversed_unknowns: float = setting(0.0, "share of the word clips trained on (never silence, nor no and on, whose "
                                             "reversals sound like each other) played backwards and labelled unknown, "
                                             "as words never heard before; --task commands only; 0: off",
-                                       tasks=REVERSED_UNKNOWN_TASKS)
+                                       tasks=UNKNOWN_CLASS_TASKS)
+    cut_unknowns: float = setting(0.0, "share of the command clips trained on (pseudo-labelled ones too) moved late "
+                                       f"in their window so that only the word's start ({CUT_KEEPS[0]:.0%} to "
+                                       f"{CUT_KEEPS[1]:.0%} of it) shows at its end, and labelled unknown: what a "
+                                       "stream's window holds as a word comes into view; --features logspec or mfcc, "
+                                       "--task commands only; 0: off",
+                                  tasks=UNKNOWN_CLASS_TASKS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -257,11 +266,15 @@ class Settings:
                 raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
-        if not 0.0 <= self.reversed_unknowns < 1.0:
-            raise PipelineError(f"--reversed-unknowns must be in [0, 1); got {self.reversed_unknowns}")
-        if self.reversed_unknowns > 0 and self.task not in REVERSED_UNKNOWN_TASKS:
-            raise PipelineError(f"--reversed-unknowns labels clips unknown, a class of --task "
-                                f"{' or '.join(REVERSED_UNKNOWN_TASKS)} only; got --task {self.task}")
+        for name in ("reversed_unknowns", "cut_unknowns"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise PipelineError(f"{flag_name(name)} must be in [0, 1); got {getattr(self, name)}")
+            if getattr(self, name) > 0 and self.task not in UNKNOWN_CLASS_TASKS:
+                raise PipelineError(f"{flag_name(name)} labels clips unknown, a class of --task "
+                                    f"{' or '.join(UNKNOWN_CLASS_TASKS)} only; got --task {self.task}")
+        if self.cut_unknowns > 0 and self.features == WAVE:
+            raise PipelineError(f"--cut-unknowns finds each word in its spectrogram; --features {WAVE} trains on "
+                                f"the signal: drop --cut-unknowns or choose logspec or mfcc")
         if self.pseudo_label_epoch < 0:
             raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
         if not 0.0 < self.pseudo_label_confidence <= 1.0:
@@ -399,6 +412,7 @@ class TrainConfig:
     pseudo_label_epoch: int
     pseudo_label_confidence: float
     reversed_unknowns: float
+    cut_unknowns: float
     strategy: str
     patience: int
     ensemble: int

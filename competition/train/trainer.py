@@ -28,7 +28,7 @@ from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..models import build_model
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
-from .augmentation import Reversal, augment_batch, mel_positions, mixup, smooth_labels
+from .augmentation import Cut, Reversal, augment_batch, mel_positions, mixup, smooth_labels
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
 from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
 
@@ -94,7 +94,8 @@ def soft_labels(config: TrainConfig) -> bool:
 
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
                   member: int, epoch: int, class_weights: np.ndarray | None = None,
-                  labelled: int | None = None, reversal: Reversal | None = None) -> tf.data.Dataset:
+                  labelled: int | None = None, reversal: Reversal | None = None,
+                  cut: Cut | None = None) -> tf.data.Dataset:
     """One epoch of shuffled, augmented batches: a pure function of (seed, member, epoch).
     Under --mixup or --label-smoothing a batch is (features, probability rows as labels, class
     weights per clip, mixed as the labels are), and `class_weights` (one per class) is required;
@@ -105,6 +106,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     never drawn. `labelled`: under --pseudo-label-epoch, the number of leading rows with real labels
     (the rest are pseudo-labelled; see train.pseudo). `reversal` (--reversed-unknowns): which clips
     may be played backwards as unknown words; drawn before the augmentation, which then applies to them.
+    `cut` (--cut-unknowns): which clips may be cut to their word's start as unknown; drawn after the
+    augmentation, on the labels the reversal left.
     """
     order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
@@ -130,6 +133,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples,
                                      config.spec_masks, mel_places)
+        if cut is not None:
+            features, labels = cut(features, labels, tf.random.experimental.stateless_fold_in(seed, 4))
         if not soft:
             return features, labels
         if config.mixup > 0:
@@ -405,7 +410,8 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     x_val, y_val = data["validation"]
     known = y_train[y_train >= 0]
     reversal = Reversal.plan(data["labels"], config.reversed_unknowns)
-    class_weight = _balanced_weights(known, reversal)
+    cut = Cut.plan(data["labels"], config.cut_unknowns)
+    class_weight = _balanced_weights(known, reversal, cut)
     with strategy.scope():
         resumed = state.get("member") == member and state.get("epoch", 0) > 0
         if resumed:
@@ -444,9 +450,10 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             dataset = epoch_dataset(StackedRows(x_train, *data["pool"]["parts"]),
                                     np.concatenate([y_train, np.asarray(state["pseudo_labels"], np.int32)]),
                                     noise, config, member, epoch, class_weights, labelled=len(y_train),
-                                    reversal=reversal)
+                                    reversal=reversal, cut=cut)
         else:
-            dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights, reversal=reversal)
+            dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, class_weights, reversal=reversal,
+                                    cut=cut)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:
@@ -481,14 +488,15 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
 
 
-def _balanced_weights(known: np.ndarray, reversal: Reversal | None) -> dict[int, float]:
+def _balanced_weights(known: np.ndarray, reversal: Reversal | None, cut: Cut | None = None) -> dict[int, float]:
     """Class weights under which every class present weighs the same in an epoch: scikit-learn's
     balanced weights (n / (classes x count), the same arithmetic), on the labels the epochs have on
-    average once reversed clips are unknown. Unknown then has clips even where training has none of
-    its own (--unknown-share 0)."""
-    counts = np.bincount(known, minlength=0 if reversal is None else len(reversal.reversible)).astype(np.float64)
-    if reversal is not None:
-        counts = reversal.expected_counts(counts)
+    average once reversed and cut clips are unknown. Unknown then has clips even where training has none
+    of its own (--unknown-share 0)."""
+    relabellings = [r for r in (reversal, cut) if r is not None]
+    counts = np.bincount(known, minlength=relabellings[0].n_classes if relabellings else 0).astype(np.float64)
+    for relabelling in relabellings:
+        counts = relabelling.expected_counts(counts)
     present = np.flatnonzero(counts > 0)
     return {int(c): float(w) for c, w in zip(present, len(known) / (len(present) * counts[present]))}
 
