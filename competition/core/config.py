@@ -161,6 +161,12 @@ class Settings:
     mel_masks: bool = setting(False, f"draw the frequency masks on the mel scale, each up to "
                                      f"{AugmentConfig.max_mel_mask * 100:g} % of it, instead of up to "
                                      f"{AugmentConfig.max_freq_mask} linear bins placed uniformly in hertz")
+    noise_snr_db: tuple[float, ...] = setting((), "mix the training noise at a signal-to-noise ratio drawn "
+                                                  "uniformly from LOW to HIGH dB (the clip's mean power over the "
+                                                  "noise window's), whatever level the noise files are stored at; "
+                                                  "none: the noise files' own level times a gain up to "
+                                                  f"{AugmentConfig.max_noise_gain:g}",
+                                              default_text="none")
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
                                 "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
                                 "value; 0: off")
@@ -264,6 +270,13 @@ class Settings:
                                     f"the signal, which gets no masks")
             if self.mel_masks and self.spec_masks == 0:
                 raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
+        if self.noise_snr_db:
+            low_high = self.noise_snr_db
+            if len(low_high) != 2 or not all(math.isfinite(v) for v in low_high) or low_high[0] > low_high[1]:
+                raise PipelineError(f"--noise-snr-db must be two finite numbers LOW,HIGH with LOW <= HIGH (dB); "
+                                    f"got {','.join(f'{v:g}' for v in low_high)}")
+            if not self.augment:
+                raise PipelineError("--noise-snr-db sets the training noise, which --no-augment turns off; drop one")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         for name in ("reversed_unknowns", "cut_unknowns"):
@@ -406,6 +419,7 @@ class TrainConfig:
     augmentation: AugmentConfig
     spec_masks: int
     mel_masks: bool
+    noise_snr_db: tuple[float, ...]
     mixup: float
     label_smoothing: float
     average_epochs: float

@@ -25,8 +25,16 @@ def _default_text(field: dataclasses.Field) -> str:
     if meta.get("default_text"):
         return meta["default_text"]
     default = getattr(DEFAULTS, field.name)
-    text = ",".join(default) if isinstance(default, tuple) else str(default)
+    text = ",".join(f"{item:g}" if isinstance(item, float) else item for item in default) \
+        if isinstance(default, tuple) else str(default)
     return f"{text}, or {meta['demo_default']} with --demo" if meta.get("demo_default") is not None else text
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(word) for word in text.split(",") if word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, such as 0,20; got {text!r}") from None
 
 
 def add_setting_flags(parser: argparse.ArgumentParser, choices: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -45,6 +53,9 @@ def add_setting_flags(parser: argparse.ArgumentParser, choices: dict[str, tuple[
         elif kind == tuple[str, ...]:
             options["type"] = lambda text: tuple(word for word in text.split(",") if word)
             options["metavar"] = "A,B,..."
+        elif kind == tuple[float, ...]:
+            options["type"] = _numbers
+            options["metavar"] = "LOW,HIGH"
         elif kind in (int, float):
             options["type"] = kind
         parser.add_argument(flag_name(field.name), **options)

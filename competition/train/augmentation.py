@@ -46,19 +46,38 @@ def stretch_in_time(x: tf.Tensor, max_stretch: float, seed: tf.Tensor, fill: tf.
     return _take_rows(x, tf.cast(tf.round(middle + (frames - middle) * rate), tf.int32), fill)
 
 
-def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Which noise window each example gets, and its amplitude gain (0 for the examples left clean)."""
+def _noise_draw(batch, bank_size, probability: float, high: float, seed: tf.Tensor,
+                low: float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Which noise window each example gets, a level drawn uniformly from [low, high) (a gain, or
+    an SNR in dB), and whether it gets any noise at all."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
     pick = _uniform([batch], 0, bank_size, seeds[0], tf.int32)
-    gain = (_uniform([batch], 0.0, max_gain, seeds[1])
-            * tf.cast(_uniform([batch], 0.0, 1.0, seeds[2]) < probability, tf.float32))
-    return pick, gain
+    level = _uniform([batch], low, high, seeds[1])
+    noisy = _uniform([batch], 0.0, 1.0, seeds[2]) < probability
+    return pick, level, noisy
 
 
-def mix_noise(x: tf.Tensor, noise_bank: tf.Tensor, probability: float, max_gain: float, seed: tf.Tensor) -> tf.Tensor:
-    pick, gain = _noise_draw(tf.shape(x)[0], tf.shape(noise_bank)[0], probability, max_gain, seed)
-    noise = tf.gather(noise_bank, pick) + 2.0 * tf.math.log(gain + 1e-12)[:, None, None]
-    return tf.experimental.numpy.logaddexp(x, noise)
+def _log_mean_power(x: tf.Tensor) -> tf.Tensor:
+    """The log of each log-power spectrogram's mean power, shaped to broadcast over it."""
+    cells = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+    return tf.reduce_logsumexp(x, axis=[1, 2], keepdims=True) - tf.math.log(cells)
+
+
+def mix_noise(x: tf.Tensor, noise_bank: tf.Tensor, probability: float, max_gain: float, seed: tf.Tensor,
+              snr_db: tuple[float, float] | None = None) -> tf.Tensor:
+    """Add a noise window's power to each selected example: at the noise file's own level times
+    a gain up to max_gain, or, with `snr_db`, at a signal-to-noise ratio drawn from that range,
+    the example's mean power over the window's (so the mix does not depend on how loud the
+    noise files happen to be stored)."""
+    low, high = snr_db if snr_db is not None else (0.0, max_gain)
+    pick, level, noisy = _noise_draw(tf.shape(x)[0], tf.shape(noise_bank)[0], probability, high, seed, low)
+    noise = tf.gather(noise_bank, pick)
+    if snr_db is None:
+        gain = level * tf.cast(noisy, tf.float32)
+        return tf.experimental.numpy.logaddexp(x, noise + 2.0 * tf.math.log(gain + 1e-12)[:, None, None])
+    # power is a tenth of a decade per dB
+    shift = _log_mean_power(x) - _log_mean_power(noise) - (level * tf.math.log(10.0) / 10.0)[:, None, None]
+    return tf.where(noisy[:, None, None], tf.experimental.numpy.logaddexp(x, noise + shift), x)
 
 
 def change_volume(x: tf.Tensor, db: float, seed: tf.Tensor) -> tf.Tensor:
@@ -104,14 +123,16 @@ def mel_mask(x: tf.Tensor, positions: tf.Tensor, max_share: float, seed: tf.Tens
 
 
 def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
-                  samples_per_frame: int = 80, masks: int = 1, mel_places: tf.Tensor | None = None) -> tf.Tensor:
+                  samples_per_frame: int = 80, masks: int = 1, mel_places: tf.Tensor | None = None,
+                  snr_db: tuple[float, float] | None = None) -> tf.Tensor:
     """`seed`: two integers; the same seed gives the same augmentation. A batch of waveforms
     (batch, samples) gets the same shift, noise and volume changes in the signal domain, and no masks.
 
     `masks`: time masks and frequency masks each spectrogram gets. `mel_places` (mel_positions of
-    the bins): draw the frequency masks on the mel scale instead of in linear bins."""
+    the bins): draw the frequency masks on the mel scale instead of in linear bins. `snr_db`: mix
+    the noise at a signal-to-noise ratio drawn from this range (see mix_noise)."""
     if x.shape.rank == 2:
-        return augment_waves(x, noise_bank, config, seed, samples_per_frame)
+        return augment_waves(x, noise_bank, config, seed, samples_per_frame, snr_db)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
     if config.max_stretch > 0:
@@ -119,7 +140,7 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
         x = stretch_in_time(x, config.max_stretch, tf.random.experimental.stateless_fold_in(seeds[0], 1), floor)
     x = shift_in_time(x, config.max_shift_frames, seeds[0], floor)
     if noise_bank is not None:
-        x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1])
+        x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1], snr_db)
     x = change_volume(x, config.volume_db, seeds[2])
     for number in range(masks):
         # the first masks take the streams a single mask always took; later ones fold their own
@@ -132,15 +153,22 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
 
 
 def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
-                  samples_per_frame: int) -> tf.Tensor:
+                  samples_per_frame: int, snr_db: tuple[float, float] | None = None) -> tf.Tensor:
     """The waveform counterpart of augment_batch: shift (zeros fill), added noise, volume."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
     x = shift_in_time(x, config.max_shift_frames * samples_per_frame, seeds[0], 0.0)
     batch = tf.shape(x)[0]
     if noise_bank is not None:
-        pick, gain = _noise_draw(batch, tf.shape(noise_bank)[0], config.noise_probability, config.max_noise_gain,
-                                 seeds[1])
-        x = x + gain[:, None] * tf.gather(noise_bank, pick)
+        low, high = snr_db if snr_db is not None else (0.0, config.max_noise_gain)
+        pick, level, noisy = _noise_draw(batch, tf.shape(noise_bank)[0], config.noise_probability, high, seeds[1],
+                                         low)
+        noise = tf.gather(noise_bank, pick)
+        if snr_db is None:
+            gain = level
+        else:
+            power = tf.reduce_mean(tf.square(x), axis=1) / (tf.reduce_mean(tf.square(noise), axis=1) + 1e-20)
+            gain = tf.sqrt(power * 10.0 ** (-level / 10.0))
+        x = x + (gain * tf.cast(noisy, tf.float32))[:, None] * noise
     return x * 10.0 ** (_uniform([batch, 1], -config.volume_db, config.volume_db, seeds[2]) / 20.0)
 
 
