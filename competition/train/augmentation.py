@@ -46,10 +46,11 @@ def stretch_in_time(x: tf.Tensor, max_stretch: float, seed: tf.Tensor, fill: tf.
     return _take_rows(x, tf.cast(tf.round(middle + (frames - middle) * rate), tf.int32), fill)
 
 
-def _noise_draw(batch, bank_size, probability: float, high: float, seed: tf.Tensor,
-                low: float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Which noise window each example gets, a level drawn uniformly from [low, high) (a gain, or
-    an SNR in dB), and whether it gets any noise at all."""
+def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor,
+                snr_db: tuple[float, float] | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Which noise window each example gets, its level (a gain up to max_gain, or with `snr_db` a
+    ratio in dB from that range, drawn from the same stream) and whether it gets any noise at all."""
+    low, high = snr_db if snr_db is not None else (0.0, max_gain)
     seeds = tf.random.experimental.stateless_split(seed, 3)
     pick = _uniform([batch], 0, bank_size, seeds[0], tf.int32)
     level = _uniform([batch], low, high, seeds[1])
@@ -69,8 +70,7 @@ def mix_noise(x: tf.Tensor, noise_bank: tf.Tensor, probability: float, max_gain:
     a gain up to max_gain, or, with `snr_db`, at a signal-to-noise ratio drawn from that range,
     the example's mean power over the window's (so the mix does not depend on how loud the
     noise files happen to be stored)."""
-    low, high = snr_db if snr_db is not None else (0.0, max_gain)
-    pick, level, noisy = _noise_draw(tf.shape(x)[0], tf.shape(noise_bank)[0], probability, high, seed, low)
+    pick, level, noisy = _noise_draw(tf.shape(x)[0], tf.shape(noise_bank)[0], probability, max_gain, seed, snr_db)
     noise = tf.gather(noise_bank, pick)
     if snr_db is None:
         gain = level * tf.cast(noisy, tf.float32)
@@ -159,9 +159,8 @@ def augment_waves(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
     x = shift_in_time(x, config.max_shift_frames * samples_per_frame, seeds[0], 0.0)
     batch = tf.shape(x)[0]
     if noise_bank is not None:
-        low, high = snr_db if snr_db is not None else (0.0, config.max_noise_gain)
-        pick, level, noisy = _noise_draw(batch, tf.shape(noise_bank)[0], config.noise_probability, high, seeds[1],
-                                         low)
+        pick, level, noisy = _noise_draw(batch, tf.shape(noise_bank)[0], config.noise_probability,
+                                         config.max_noise_gain, seeds[1], snr_db)
         noise = tf.gather(noise_bank, pick)
         if snr_db is None:
             gain = level
