@@ -124,7 +124,7 @@ def test_an_interrupted_stage_leaves_no_manifest_and_reruns(finished_run, tmp_pa
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "0"], "--epochs must be a positive integer; got 0"),
     (["--model", "resnet9000"],
-     "--model 'resnet9000' is not in the registry; expected one of cnn, conv1d, dense, mel-cnn, seed-cnn"),
+     "--model 'resnet9000' is not in the registry; expected one of bc-resnet, cnn, conv1d, dense, mel-cnn, seed-cnn"),
     (["--silence-share", "1.5"], "--silence-share must be in [0, 1); got 1.5"),
 ])
 def test_bad_settings_exit_with_one_line(argv, message, tmp_path, capsys):

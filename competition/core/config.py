@@ -147,8 +147,9 @@ class Settings:
     learning_rate: float = setting(1e-3, "peak learning rate of the cosine schedule")
     weight_decay: float = setting(0.0, "decoupled weight decay (AdamW): each step shrinks every weight by this times "
                                        "the step's learning rate; 0: plain Adam")
-    model: str = setting("mel-cnn", "model from the registry: mel-cnn, cnn (161 linear bins), seed-cnn (the notebook "
-                                    "recipe), dense (pooled features) or conv1d (raw waveform)")
+    model: str = setting("mel-cnn", "model from the registry: mel-cnn, bc-resnet (broadcasted residual, 40 log-mel "
+                                    "bands), cnn (161 linear bins), seed-cnn (the notebook recipe), dense (pooled "
+                                    "features) or conv1d (raw waveform)")
     features: str = setting("logspec", "what the model reads: logspec (log-power spectrogram), mfcc (13 MFCCs with "
                                        "deltas, computed in the model from the same cache) or wave (the signal itself)",
                             choices=FEATURE_KINDS,

@@ -1,4 +1,4 @@
-"""The model families of the registry: seed-cnn, cnn, mel-cnn, dense and conv1d."""
+"""The model families of the registry: seed-cnn, cnn, mel-cnn, dense and conv1d (bc-resnet has its own module)."""
 from __future__ import annotations
 
 import keras
