@@ -7,7 +7,7 @@ import pytest
 from competition.core.config import AudioConfig
 from competition.core.labels import LABELS
 from competition.models import build_model
-from competition.models.bcresnet import SubSpectralNorm
+from competition.models.bcresnet import STEM_TIME_STRIDE, WIDTH, SubSpectralNorm
 from competition.models.families import BN_MOMENTUM
 
 
@@ -54,12 +54,13 @@ def test_bands_that_do_not_split_are_refused():
         SubSpectralNorm(5)(np.zeros((1, 4, 7, 2), np.float32))
 
 
-def test_the_network_keeps_every_frame_through_its_stages():
+def test_the_stages_halve_the_bands_and_keep_the_stems_frames():
     model = build_model("bc-resnet", AudioConfig(), len(LABELS))
     norms = [layer for layer in model.layers if isinstance(layer, SubSpectralNorm)]
     assert len(norms) == 12  # one per block
     frames = {layer.output.shape[1] for layer in norms}
     bands = [layer.output.shape[2] for layer in norms]
-    assert frames == {AudioConfig().cache_shape("logspec")[0]}
+    assert frames == {-(-AudioConfig().cache_shape("logspec")[0] // STEM_TIME_STRIDE)}
     assert bands == [20, 20, 10, 10, 5, 5, 5, 5, 5, 5, 5, 5]
-    assert model.count_params() < 15_000
+    channels = [layer.output.shape[-1] for layer in norms]
+    assert [channels[i] for i in (0, 2, 4, 8)] == [8 * WIDTH, 12 * WIDTH, 16 * WIDTH, 20 * WIDTH]

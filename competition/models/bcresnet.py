@@ -45,8 +45,10 @@ class SubSpectralNorm(layers.Layer):
         shape = (1, 1, self.sub_bands, 1, channels)
         self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma")
         self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(shape=shape, initializer="ones", trainable=False,
+        # kept in float32 under mixed precision, as BatchNormalization keeps its own
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False, autocast=False,
+                                           name="moving_mean")
+        self.moving_variance = self.add_weight(shape=shape, initializer="ones", trainable=False, autocast=False,
                                                name="moving_variance")
 
     def call(self, x, training=False):
