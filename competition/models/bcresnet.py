@@ -14,14 +14,15 @@ from keras import layers
 
 from ..core.config import AudioConfig
 from ..frontend.layers import LogMel
-from .families import BN_MOMENTUM, _image
+from .families import BN_MOMENTUM, as_image
 from .registry import N_MELS, register
 
 # (blocks, channels per unit of width, frequency stride of the first block, time dilation)
 STAGES = ((2, 8, 1, 1), (2, 12, 2, 2), (4, 16, 2, 4), (4, 20, 1, 8))
 STEM_CHANNELS, HEAD_CHANNELS = 16, 32  # per unit of width
 # The stem also strides over time (20 ms frames): at width 3 on every 10 ms frame a training step took
-# 2.7 times the default model's on two CPU cores, and a run would not fit in 30 minutes.
+# 876 ms against the default model's 235 (batch 64, two CPU cores, timed side by side), too slow for a
+# run of 30 minutes; striding, 319 against 151 (a quiet CPU).
 STEM_TIME_STRIDE = 2
 WIDTH = 3
 SUB_BANDS = 5  # 40 mel bands -> 20, 10, 5 in the stages: 4, 2 and 1 band per sub-band
@@ -109,5 +110,5 @@ def bc_resnet_body(image, n_classes: int, width: int, time_stride: int):
 @register("bc-resnet", features=("logspec",))
 def bc_resnet(x, n_classes: int, audio: AudioConfig):
     """BC-ResNet-3 on 40 log-mel bands: broadcasted residual blocks with sub-spectral normalisation."""
-    return bc_resnet_body(_image(LogMel(n_mels=N_MELS, sample_rate=audio.target_rate)(x)), n_classes,
+    return bc_resnet_body(as_image(LogMel(n_mels=N_MELS, sample_rate=audio.target_rate)(x)), n_classes,
                           WIDTH, STEM_TIME_STRIDE)

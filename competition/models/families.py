@@ -10,7 +10,7 @@ from ..frontend.layers import LogMel
 from .registry import N_MELS, register
 
 
-def _image(x):
+def as_image(x):
     """(frames, bins) -> (frames, bins, 1) for 2-D convolutions."""
     return layers.Reshape((*x.shape[1:], 1))(x)
 
@@ -18,7 +18,7 @@ def _image(x):
 @register("seed-cnn")
 def seed_cnn(x, n_classes: int, audio: AudioConfig):
     """The notebook recipe this project grew from: small convolutions, flatten, two dense layers."""
-    x = layers.BatchNormalization()(_image(x))
+    x = layers.BatchNormalization()(as_image(x))
     for filters, kernel, repeats in ((8, 2, 2), (16, 3, 2), (32, 3, 1)):
         for _ in range(repeats):
             x = layers.Conv2D(filters, kernel, activation="relu")(x)
@@ -58,13 +58,13 @@ def _vgg_body(image, n_classes: int):
 @register("cnn")
 def cnn(x, n_classes: int, audio: AudioConfig):
     """A batch-normalised VGG-style CNN with global pooling, small enough for a CPU."""
-    return _vgg_body(_image(x), n_classes)
+    return _vgg_body(as_image(x), n_classes)
 
 
 @register("mel-cnn", features=("logspec",))
 def mel_cnn(x, n_classes: int, audio: AudioConfig):
     """The batch-normalised CNN on 40 log-mel bands: much faster than on the linear bins."""
-    return _vgg_body(_image(LogMel(n_mels=N_MELS, sample_rate=audio.target_rate)(x)), n_classes)
+    return _vgg_body(as_image(LogMel(n_mels=N_MELS, sample_rate=audio.target_rate)(x)), n_classes)
 
 
 @keras.saving.register_keras_serializable(package="competition")
