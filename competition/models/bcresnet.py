@@ -69,11 +69,6 @@ class SubSpectralNorm(layers.Layer):
                 "epsilon": self.epsilon}
 
 
-def _sub_spectral_norm(x):
-    bands = x.shape[2]
-    return SubSpectralNorm(SUB_BANDS if bands % SUB_BANDS == 0 else 1)(x)
-
-
 def _bn_relu(x):
     return layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(x))
 
@@ -84,7 +79,7 @@ def _block(x, channels: int, stride: int, dilation: int):
     if transition:
         x = _bn_relu(layers.Conv2D(channels, 1, use_bias=False)(x))
     frequency = layers.DepthwiseConv2D((1, 3), strides=(1, stride), padding="same", use_bias=False)(x)
-    frequency = _sub_spectral_norm(frequency)
+    frequency = SubSpectralNorm(SUB_BANDS)(frequency)
     time = layers.AveragePooling2D((1, frequency.shape[2]))(frequency)  # (frames, 1, channels)
     time = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False)(time)
     time = layers.Activation("swish")(layers.BatchNormalization(momentum=BN_MOMENTUM)(time))
