@@ -11,7 +11,8 @@ from competition.core.config import Settings, TrainConfig, fingerprint, project
 from competition.core.labels import LABELS, REVERSE_INTO_COMMANDS, SILENCE_LABEL, UNKNOWN_LABEL
 from competition.train.augmentation import Reversal, mixup
 from competition.train.averaging import WARM_UP_UPDATES, WeightAverage, momentum_for
-from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
+from competition.train.pseudo import NOT_TRAINED, PSEUDO_SHARE, StackedRows, pool_table, pseudo_labels
+from competition.train.sampling import epoch_order
 from competition.train.trainer import _balanced_weights, _new_model, epoch_dataset
 
 SEED = tf.constant([5, 6], tf.int64)

@@ -25,6 +25,10 @@ WAVE = "wave"
 SPECTROGRAM = "spectrogram"
 STRATEGIES = ("default", "mirrored", MULTI_WORKER)
 FEATURE_DTYPES = ("float16", "float32")
+# --class-sampling: the loss weighs the rare classes up, or the epochs draw every class equally often
+CLASS_WEIGHTS = "weights"
+BALANCED = "balanced"
+CLASS_SAMPLINGS = (CLASS_WEIGHTS, BALANCED)
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
 
@@ -193,6 +197,12 @@ class Settings:
                                        "stream's window holds as a word comes into view; --features logspec or mfcc, "
                                        "--task commands only; 0: off",
                                   tasks=UNKNOWN_CLASS_TASKS)
+    class_sampling: str = setting(CLASS_WEIGHTS, "how the rarer classes count as much as the others: weights "
+                                                 "(every clip once an epoch, the loss weighs each class by the "
+                                                 "inverse of its share) or balanced (each epoch draws every class "
+                                                 "equally often, a rare class's clips several times under other "
+                                                 "augmentations, and every clip weighs the same)",
+                                  choices=CLASS_SAMPLINGS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -428,6 +438,7 @@ class TrainConfig:
     pseudo_label_confidence: float
     reversed_unknowns: float
     cut_unknowns: float
+    class_sampling: str
     strategy: str
     patience: int
     ensemble: int

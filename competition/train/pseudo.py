@@ -45,20 +45,6 @@ def pseudo_labels(probabilities: np.ndarray, readable: np.ndarray, confidence: f
     return np.where(trained, labels, NOT_TRAINED).astype(np.int32)
 
 
-def epoch_order(y: np.ndarray, labelled: int | None, rng: np.random.Generator) -> np.ndarray:
-    """An epoch's rows in the order they are drawn. Rows with a negative label are never drawn.
-    `labelled`: the number of leading rows with real labels, the rest being pseudo-labelled; None
-    (no pseudo-labels): every usable row once, shuffled."""
-    usable = np.flatnonzero(y >= 0)
-    if labelled is None:
-        return usable[rng.permutation(len(usable))]
-    real, pseudo = usable[usable < labelled], usable[usable >= labelled]
-    n_pseudo = min(len(pseudo), int(round(PSEUDO_SHARE * len(real))))
-    chosen = np.concatenate([rng.choice(real, len(real) - n_pseudo, replace=False),
-                             rng.choice(pseudo, n_pseudo, replace=False)])
-    return chosen[rng.permutation(len(chosen))]
-
-
 def pool_table(tables: dict[str, pd.DataFrame], probabilities: np.ndarray, labels: np.ndarray,
                class_names: list[str]) -> pd.DataFrame:
     """One row per pool clip: where it is from (its split, and its row of that split's feature

@@ -17,7 +17,7 @@ from sklearn.metrics import confusion_matrix
 
 from .. import PipelineError
 from ..core.cluster import MULTI_WORKER, is_chief, worker_task
-from ..core.config import PSEUDO_LABEL_TASKS, TrainConfig
+from ..core.config import BALANCED, CLASS_WEIGHTS, PSEUDO_LABEL_TASKS, TrainConfig
 from ..core.io import atomic_path, atomic_write_json
 from ..core.labels import write_labels
 from ..core.metrics import balanced_accuracy, confused_pairs
@@ -30,7 +30,8 @@ from ..tasks import HELD_OUT_SPEAKERS, get_task
 from ..tasks.verification import Verification, sampled_rows
 from .augmentation import Cut, Reversal, augment_batch, mel_positions, mixup, smooth_labels
 from .averaging import AverageEveryStep, WeightAverage, momentum_for
-from .pseudo import PSEUDO_SHARE, StackedRows, epoch_order, pool_table, pseudo_labels
+from .pseudo import PSEUDO_SHARE, StackedRows, pool_table, pseudo_labels
+from .sampling import epoch_order
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
     `cut` (--cut-unknowns): which clips may be cut to their word's start as unknown; drawn after the
     augmentation, on the labels the reversal left.
     """
-    order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]))
+    order = epoch_order(y, labelled, np.random.default_rng([config.seed, member, epoch]), config.class_sampling)
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
     soft = soft_labels(config)
@@ -411,7 +412,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     known = y_train[y_train >= 0]
     reversal = Reversal.plan(data["labels"], config.reversed_unknowns)
     cut = Cut.plan(data["labels"], config.cut_unknowns)
-    class_weight = _balanced_weights(known, reversal, cut)
+    class_weight = _balanced_weights(known, reversal, cut, config.class_sampling)
     with strategy.scope():
         resumed = state.get("member") == member and state.get("epoch", 0) > 0
         if resumed:
@@ -488,13 +489,17 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     return {**_without_pseudo_labels(state), "member": member + 1, "epoch": 0}
 
 
-def _balanced_weights(known: np.ndarray, reversal: Reversal | None, cut: Cut | None = None) -> dict[int, float]:
+def _balanced_weights(known: np.ndarray, reversal: Reversal | None, cut: Cut | None = None,
+                      sampling: str = CLASS_WEIGHTS) -> dict[int, float]:
     """Class weights under which every class present weighs the same in an epoch: scikit-learn's
     balanced weights (n / (classes x count), the same arithmetic), on the labels the epochs have on
     average once reversed and cut clips are unknown. Unknown then has clips even where training has none
-    of its own (--unknown-share 0)."""
+    of its own (--unknown-share 0). Under --class-sampling balanced the epochs draw every class as
+    often as the others, so the weights are 1 unless reversed or cut clips move some to unknown."""
     relabellings = [r for r in (reversal, cut) if r is not None]
     counts = np.bincount(known, minlength=relabellings[0].n_classes if relabellings else 0).astype(np.float64)
+    if sampling == BALANCED:
+        counts = np.where(counts > 0, len(known) / np.count_nonzero(counts), 0.0)
     for relabelling in relabellings:
         counts = relabelling.expected_counts(counts)
     present = np.flatnonzero(counts > 0)
