@@ -7,6 +7,14 @@ For each variant: balanced and plain accuracy on held-out-speaker validation, an
 the solution file. The threshold is the one chosen on validation by the train stage (or 0); each
 other set of test-time shifts (--shifts, in frames) gets the threshold the train stage would
 choose on validation with it. The solution file is only scored, never used to choose anything.
+
+    python benchmarks/posthoc.py --work-dir working/seed-42 --with-run working/other-42 [--with-run ...] \
+        --solution ../shared/kaggle-mini/public_solution.csv
+
+--with-run averages the models of other finished runs (the same labels, features and clip sizes)
+with this one's, on this run's validation and test features: what an ensemble of whole runs would
+score. Clips of one run's validation are never trained on by another's (the held-out speakers are
+the same in every run; only the synthesised silence differs with the seed).
 """
 from __future__ import annotations
 
@@ -49,12 +57,23 @@ def main() -> None:
                         help="another set of test-time shifts to compare, in frames, comma-separated; repeat for "
                              "more sets; write --shifts=-5,0,5 (with =) when the first shift is negative "
                              "(default: none)")
+    parser.add_argument("--with-run", type=Path, action="append", default=[],
+                        help="another finished run whose models are averaged with this one's; repeat for more "
+                             "(default: none)")
     args = parser.parse_args()
     paths = Paths(input_dir=Path("."), work_dir=args.work_dir, output=args.work_dir / "unused.csv")
     model_dir, features = paths.model_dir, paths.features_dir
     config = InferenceConfig.load(paths.inference_config)
     members = get_engine("keras").load(paths, config)
     labels = read_labels(paths.labels_file)
+    for other_dir in args.with_run:
+        other = Paths(input_dir=Path("."), work_dir=other_dir, output=other_dir / "unused.csv")
+        other_config = InferenceConfig.load(other.inference_config)
+        if read_labels(other.labels_file) != labels or (other_config.features, other_config.audio) != (
+                config.features, config.audio):
+            sys.exit(f"error: {other.model_dir} has other labels, features or clip sizes than {model_dir}; "
+                     f"expected a run of the same task and features to average with it")
+        members += get_engine("keras").load(other, other_config)
     calibrate_unknown = json.loads(paths.manifest("train").read_text())["config"]["calibrate_unknown"]
     task = get_task("commands")
 
@@ -69,7 +88,10 @@ def main() -> None:
     truth = test.loc[scored, ["fname"]].merge(solution, on="fname")["label"].to_numpy()
 
     rows = []
-    variants = [("single pass", (0,), None), (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES, None)]
+    # an ensemble with other runs gets the threshold validation chooses for it, not this run's alone
+    own_threshold = "recalibrated" if args.with_run else None
+    variants = [("single pass", (0,), own_threshold),
+                (f"TTA {list(TTA_SHIFT_FRAMES)}", TTA_SHIFT_FRAMES, own_threshold)]
     variants += [(f"TTA {list(frames)}", frames, "recalibrated") for frames in args.shifts]
     for name, frames, calibration in variants:
         shifts = frames_as_rows(frames, config.features, config.audio)  # a waveform shifts by samples
@@ -87,7 +109,8 @@ def main() -> None:
                          "validation plain": round(float((predicted_val == y_val).mean()), 4),
                          f"{args.solution.name}": round(float((predicted_test == truth).mean()), 4),
                          "threshold": source})
-    print(f"{len(members)} model(s) from {model_dir}; {len(y_val)} validation clips, {len(truth)} scored test clips")
+    sources = ", ".join(map(str, [model_dir, *args.with_run]))
+    print(f"{len(members)} model(s) from {sources}; {len(y_val)} validation clips, {len(truth)} scored test clips")
     print(pd.DataFrame(rows).to_string(index=False))
 
 

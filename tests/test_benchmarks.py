@@ -1,6 +1,7 @@
 """The benchmarks' own pieces: the scale benchmark's test set and notebook recipe, the seeds' table, and the
 comparison of a task's models, end to end on a tiny competition."""
 import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -241,3 +242,31 @@ def test_posthoc_compares_other_shift_sets_each_with_the_threshold_validation_gi
     with pytest.raises(SystemExit):
         posthoc.main()
     assert "expected frames separated by commas" in capsys.readouterr().err
+
+
+def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(finished_run, tmp_path, monkeypatch,
+                                                                               capsys):
+    posthoc = load_benchmark("posthoc")
+    paths, _ = finished_run
+    test = pd.read_csv(paths.features_dir / "test.csv", keep_default_na=False)
+    solution = tmp_path / "solution.csv"
+    pd.DataFrame({"fname": test["fname"], "label": "yes"}).to_csv(solution, index=False)
+    argv = ["posthoc.py", "--work-dir", str(paths.work_dir), "--solution", str(solution)]
+    monkeypatch.setattr("sys.argv", [*argv, "--shifts=-3,0,3"])
+    posthoc.main()
+    alone = capsys.readouterr().out.splitlines()
+    recalibrated_alone = next(line for line in alone if "TTA [-3, 0, 3]" in line and "chosen on validation" in line)
+    # the run's own model twice: the average is the model itself, with the threshold chosen for it on validation
+    monkeypatch.setattr("sys.argv", [*argv, "--with-run", str(paths.work_dir)])
+    posthoc.main()
+    twice = capsys.readouterr().out.splitlines()
+    assert twice[0].startswith("2 model(s) from ")
+    tta = next(line for line in twice if "TTA [-3, 0, 3]" in line)
+    assert tta.split()[4:8] == recalibrated_alone.split()[4:8]  # threshold, validation balanced and plain, test
+    other = tmp_path / "other"
+    shutil.copytree(paths.model_dir, other / "model")
+    labels = (other / "model" / "labels.txt").read_text().split()
+    (other / "model" / "labels.txt").write_text("\n".join(reversed(labels)) + "\n")
+    monkeypatch.setattr("sys.argv", [*argv, "--with-run", str(other)])
+    with pytest.raises(SystemExit, match="has other labels, features or clip sizes"):
+        posthoc.main()
