@@ -13,8 +13,9 @@ choose on validation with it. The solution file is only scored, never used to ch
 
 --with-run averages the models of other finished runs (the same labels, features and clip sizes)
 with this one's, on this run's validation and test features: what an ensemble of whole runs would
-score. Clips of one run's validation are never trained on by another's (the held-out speakers are
-the same in every run; only the synthesised silence differs with the seed).
+score. The runs must validate on the same recorded clips (the same held-out speakers) and must not
+have trained on pseudo-labels, so that no model has trained on a clip the average is validated on;
+the synthesised silence differs with the seed, drawn from the same noise files as within one run.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from competition import models  # noqa: E402,F401  registers the custom layers
 from competition.core.labels import read_labels  # noqa: E402
 from competition.core.metrics import balanced_accuracy  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
+from competition.data.prepare import CLIP  # noqa: E402
 from competition.inference.config import InferenceConfig  # noqa: E402
 from competition.inference.engines import get_engine  # noqa: E402
 from competition.inference.ensemble import TTA_SHIFT_FRAMES, frames_as_rows, predict_probabilities  # noqa: E402
@@ -46,6 +48,12 @@ def shift_set(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected frames separated by commas, such as -5,0,5; got {text!r}") from None
     return shifts
+
+
+def _validation_words(paths: Paths) -> set[str]:
+    """The recorded clips a run validates on (its synthesised silence is drawn afresh with the seed)."""
+    table = pd.read_csv(paths.features_dir / "validation.csv", keep_default_na=False)
+    return set(table.loc[table["kind"] == CLIP, "path"])
 
 
 def main() -> None:
@@ -73,6 +81,13 @@ def main() -> None:
                 config.features, config.audio):
             sys.exit(f"error: {other.model_dir} has other labels, features or clip sizes than {model_dir}; "
                      f"expected a run of the same task and features to average with it")
+        if _validation_words(other) != _validation_words(paths):
+            sys.exit(f"error: {other.features_dir} validates on other recorded clips than {features}; expected "
+                     f"the same held-out speakers (the same split settings), so that no model has trained on "
+                     f"the clips the average is validated on")
+        if json.loads(other.manifest("train").read_text())["config"].get("pseudo_label_epoch", 0) > 0:
+            sys.exit(f"error: {other.model_dir} trained on pseudo-labels of the validation clips; expected a run "
+                     f"without --pseudo-label-epoch to average with")
         members += get_engine("keras").load(other, other_config)
     calibrate_unknown = json.loads(paths.manifest("train").read_text())["config"]["calibrate_unknown"]
     task = get_task("commands")

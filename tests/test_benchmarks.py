@@ -261,12 +261,29 @@ def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(fi
     posthoc.main()
     twice = capsys.readouterr().out.splitlines()
     assert twice[0].startswith("2 model(s) from ")
-    tta = next(line for line in twice if "TTA [-3, 0, 3]" in line)
+    rows = [line for line in twice if line.lstrip().startswith(("single pass", "TTA"))]
+    assert len(rows) == 2 and all(line.endswith("chosen on validation for these shifts") for line in rows)
+    tta = next(line for line in rows if "TTA [-3, 0, 3]" in line)
     assert tta.split()[4:8] == recalibrated_alone.split()[4:8]  # threshold, validation balanced and plain, test
+    # refused: other labels; other held-out clips; pseudo-labels (which train on the validation clips)
     other = tmp_path / "other"
     shutil.copytree(paths.model_dir, other / "model")
     labels = (other / "model" / "labels.txt").read_text().split()
     (other / "model" / "labels.txt").write_text("\n".join(reversed(labels)) + "\n")
     monkeypatch.setattr("sys.argv", [*argv, "--with-run", str(other)])
     with pytest.raises(SystemExit, match="has other labels, features or clip sizes"):
+        posthoc.main()
+    shutil.copy(paths.labels_file, other / "model" / "labels.txt")
+    validation = pd.read_csv(paths.features_dir / "validation.csv", keep_default_na=False)
+    (other / "features").mkdir()
+    validation.assign(path=validation["path"].where(validation["kind"] != "clip", validation["path"] + ".x")).to_csv(
+        other / "features" / "validation.csv", index=False)
+    with pytest.raises(SystemExit, match="validates on other recorded clips"):
+        posthoc.main()
+    validation.to_csv(other / "features" / "validation.csv", index=False)
+    manifest = json.loads(paths.manifest("train").read_text())
+    manifest["config"]["pseudo_label_epoch"] = 2
+    (other / "manifests").mkdir()
+    (other / "manifests" / "train.json").write_text(json.dumps(manifest))
+    with pytest.raises(SystemExit, match="trained on pseudo-labels"):
         posthoc.main()

@@ -42,6 +42,11 @@ def test_balanced_rows_use_every_clip_of_a_class_before_any_comes_again_and_shar
     assert sorted(np.bincount(labels[drawn - 100]).tolist()) == [5, 6]
     zeros = drawn[labels[drawn - 100] == 0]
     assert sorted(zeros[:3]) == [100, 101, 102]  # the first round holds each clip once
+    # an epoch shorter than the number of classes: some classes get no row; none, or no rows: nothing
+    short = balanced_rows(rows, labels, 1, np.random.default_rng(3))
+    assert len(short) == 1 and short[0] in rows
+    assert len(balanced_rows(rows, labels, 0, np.random.default_rng(3))) == 0
+    assert len(balanced_rows(rows[:0], labels[:0], 5, np.random.default_rng(3))) == 0
 
 
 def test_a_balanced_epoch_with_pseudo_labels_balances_the_labelled_rows_and_keeps_the_pseudo_share():
