@@ -74,6 +74,7 @@ def main() -> None:
     config = InferenceConfig.load(paths.inference_config)
     members = get_engine("keras").load(paths, config)
     labels = read_labels(paths.labels_file)
+    validation_words = _validation_words(paths) if args.with_run else None
     for other_dir in args.with_run:
         other = Paths(input_dir=Path("."), work_dir=other_dir, output=other_dir / "unused.csv")
         other_config = InferenceConfig.load(other.inference_config)
@@ -81,7 +82,7 @@ def main() -> None:
                 config.features, config.audio):
             sys.exit(f"error: {other.model_dir} has other labels, features or clip sizes than {model_dir}; "
                      f"expected a run of the same task and features to average with it")
-        if _validation_words(other) != _validation_words(paths):
+        if _validation_words(other) != validation_words:
             sys.exit(f"error: {other.features_dir} validates on other recorded clips than {features}; expected "
                      f"the same held-out speakers (the same split settings), so that no model has trained on "
                      f"the clips the average is validated on")

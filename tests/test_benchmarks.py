@@ -220,14 +220,19 @@ def test_the_comparison_has_each_family_and_the_classical_models_and_a_rerun_tra
     assert pd.read_csv(root / "words-compare.csv").equals(table)
 
 
+def _posthoc_argv(paths, tmp_path) -> list[str]:
+    """posthoc's command line on a finished run, scored on a solution that calls every test clip yes."""
+    test = pd.read_csv(paths.features_dir / "test.csv", keep_default_na=False)
+    solution = tmp_path / "solution.csv"
+    pd.DataFrame({"fname": test["fname"], "label": "yes"}).to_csv(solution, index=False)
+    return ["posthoc.py", "--work-dir", str(paths.work_dir), "--solution", str(solution)]
+
+
 def test_posthoc_compares_other_shift_sets_each_with_the_threshold_validation_gives_it(finished_run, tmp_path,
                                                                                         monkeypatch, capsys):
     posthoc = load_benchmark("posthoc")
     paths, _ = finished_run
-    test = pd.read_csv(paths.features_dir / "test.csv", keep_default_na=False)
-    solution = tmp_path / "solution.csv"
-    pd.DataFrame({"fname": test["fname"], "label": "yes"}).to_csv(solution, index=False)
-    argv = ["posthoc.py", "--work-dir", str(paths.work_dir), "--solution", str(solution)]
+    argv = _posthoc_argv(paths, tmp_path)
     monkeypatch.setattr("sys.argv", [*argv, "--shifts=-2,0,2", "--shifts", "0"])
     posthoc.main()
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -248,10 +253,7 @@ def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(fi
                                                                                capsys):
     posthoc = load_benchmark("posthoc")
     paths, _ = finished_run
-    test = pd.read_csv(paths.features_dir / "test.csv", keep_default_na=False)
-    solution = tmp_path / "solution.csv"
-    pd.DataFrame({"fname": test["fname"], "label": "yes"}).to_csv(solution, index=False)
-    argv = ["posthoc.py", "--work-dir", str(paths.work_dir), "--solution", str(solution)]
+    argv = _posthoc_argv(paths, tmp_path)
     monkeypatch.setattr("sys.argv", [*argv, "--shifts=-3,0,3"])
     posthoc.main()
     alone = capsys.readouterr().out.splitlines()

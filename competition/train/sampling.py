@@ -19,7 +19,7 @@ def balanced_rows(rows: np.ndarray, labels: np.ndarray, count: int, rng: np.rand
     without replacement until all are used, then again: no clip comes twice before every other has
     come once. Returned grouped by class; the caller shuffles."""
     classes = np.unique(labels)
-    if count == 0 or len(classes) == 0:
+    if len(classes) == 0:
         return rows[:0]
     shares = np.full(len(classes), count // len(classes))
     shares[rng.choice(len(classes), count % len(classes), replace=False)] += 1
