@@ -69,6 +69,9 @@ PSEUDO_LABEL_TASKS = ("commands",)
 CUT_KEEPS = (0.1, 0.5)
 # The tasks with an unknown class, which reversed and cut words can teach.
 UNKNOWN_CLASS_TASKS = ("commands",)
+# --frequency-warp: the share of the band below which frequencies scale by the warp factor; above
+# it the map bends so the Nyquist frequency stays put (4.8 kHz at 16 kHz, as Jaitly and Hinton's VTLP).
+WARP_BOUNDARY = 0.6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +175,11 @@ class Settings:
                                                   "none: the noise files' own level times a gain up to "
                                                   f"{AugmentConfig.max_noise_gain:g}",
                                               default_text="none")
+    frequency_warp: float = setting(0.0, f"vocal tract length perturbation: scale each training spectrogram's "
+                                         f"frequencies by a factor drawn from 1 +- this, as a shorter or longer "
+                                         f"vocal tract would (above {WARP_BOUNDARY:.0%} of the band the map bends "
+                                         f"so the top frequency stays put), before the noise is mixed in; "
+                                         f"spectrogram features only; 0: off")
     mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
                                 "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
                                 "value; 0: off")
@@ -288,6 +296,15 @@ class Settings:
                                     f"got {','.join(f'{v:g}' for v in low_high)}")
             if not self.augment:
                 raise PipelineError("--noise-snr-db sets the training noise, which --no-augment turns off; drop one")
+        if not 0.0 <= self.frequency_warp < 1.0:
+            raise PipelineError(f"--frequency-warp must be in [0, 1); got {self.frequency_warp}")
+        if self.frequency_warp > 0:
+            if not self.augment:
+                raise PipelineError("--frequency-warp is a training augmentation, which --no-augment turns off; "
+                                    "drop one")
+            if self.features == WAVE:
+                raise PipelineError(f"--frequency-warp scales a spectrogram's frequencies; --features {WAVE} trains "
+                                    f"on the signal: drop --frequency-warp or choose logspec or mfcc")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         for name in ("reversed_unknowns", "cut_unknowns"):
@@ -431,6 +448,7 @@ class TrainConfig:
     spec_masks: int
     mel_masks: bool
     noise_snr_db: tuple[float, ...]
+    frequency_warp: float
     mixup: float
     label_smoothing: float
     average_epochs: float

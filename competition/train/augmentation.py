@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from ..core.config import CUT_KEEPS, AugmentConfig
+from ..core.config import CUT_KEEPS, WARP_BOUNDARY, AugmentConfig
 from ..core.labels import COMMANDS, REVERSE_INTO_COMMANDS, SILENCE_LABEL, UNKNOWN_LABEL
 from ..frontend.layers import MEL_LOW_HZ
 from ..frontend.mfcc16k import hz_to_mel
@@ -44,6 +44,25 @@ def stretch_in_time(x: tf.Tensor, max_stretch: float, seed: tf.Tensor, fill: tf.
     frames = tf.cast(tf.range(tf.shape(x)[1]), tf.float32)[None, :]
     middle = tf.cast(tf.shape(x)[1] - 1, tf.float32) / 2.0
     return _take_rows(x, tf.cast(tf.round(middle + (frames - middle) * rate), tf.int32), fill)
+
+
+def warp_frequencies(x: tf.Tensor, max_warp: float, seed: tf.Tensor) -> tf.Tensor:
+    """Vocal tract length perturbation: scale each example's frequency axis (axis 2, linear bins
+    from 0 to the Nyquist frequency) by a factor drawn from 1 +- max_warp, as a shorter or longer
+    vocal tract would. Above WARP_BOUNDARY of the band the map bends so the Nyquist stays put
+    (Jaitly and Hinton's piecewise-linear warp); bins are read by linear interpolation."""
+    top = tf.cast(tf.shape(x)[2] - 1, tf.float32)
+    factor = _uniform([tf.shape(x)[0], 1], 1.0 - max_warp, 1.0 + max_warp, seed)
+    bend_out = WARP_BOUNDARY * top * tf.minimum(factor, 1.0)   # where the bend lands, in output bins
+    bins = tf.range(top + 1.0)[None, :]
+    source = tf.where(bins <= bend_out, bins / factor,
+                      top - (top - bend_out / factor) * (top - bins) / (top - bend_out))
+    below = tf.clip_by_value(tf.floor(source), 0.0, top - 1.0)
+    share = (source - below)[:, None, :]
+    below = tf.cast(below, tf.int32)
+    low = tf.gather(x, below, axis=2, batch_dims=1)
+    high = tf.gather(x, below + 1, axis=2, batch_dims=1)
+    return low + share * (high - low)
 
 
 def _noise_draw(batch, bank_size, probability: float, max_gain: float, seed: tf.Tensor,
@@ -124,13 +143,14 @@ def mel_mask(x: tf.Tensor, positions: tf.Tensor, max_share: float, seed: tf.Tens
 
 def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentConfig, seed: tf.Tensor,
                   samples_per_frame: int = 80, masks: int = 1, mel_places: tf.Tensor | None = None,
-                  snr_db: tuple[float, float] | None = None) -> tf.Tensor:
+                  snr_db: tuple[float, float] | None = None, max_warp: float = 0.0) -> tf.Tensor:
     """`seed`: two integers; the same seed gives the same augmentation. A batch of waveforms
     (batch, samples) gets the same shift, noise and volume changes in the signal domain, and no masks.
 
     `masks`: time masks and frequency masks each spectrogram gets. `mel_places` (mel_positions of
     the bins): draw the frequency masks on the mel scale instead of in linear bins. `snr_db`: mix
-    the noise at a signal-to-noise ratio drawn from this range (see mix_noise)."""
+    the noise at a signal-to-noise ratio drawn from this range (see mix_noise). `max_warp`: scale
+    each spectrogram's frequencies by up to this share, before the noise (see warp_frequencies)."""
     if x.shape.rank == 2:
         return augment_waves(x, noise_bank, config, seed, samples_per_frame, snr_db)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
@@ -139,6 +159,9 @@ def augment_batch(x: tf.Tensor, noise_bank: tf.Tensor | None, config: AugmentCon
         # its own stream, folded from the batch seed, so the other draws are those of a run without it
         x = stretch_in_time(x, config.max_stretch, tf.random.experimental.stateless_fold_in(seeds[0], 1), floor)
     x = shift_in_time(x, config.max_shift_frames, seeds[0], floor)
+    if max_warp > 0:
+        # the speaker's voice, not the room's: warped before the noise is mixed in; its own stream
+        x = warp_frequencies(x, max_warp, tf.random.experimental.stateless_fold_in(seeds[0], 2))
     if noise_bank is not None:
         x = mix_noise(x, noise_bank, config.noise_probability, config.max_noise_gain, seeds[1], snr_db)
     x = change_volume(x, config.volume_db, seeds[2])

@@ -133,7 +133,8 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
             features, labels = reversal(features, labels, tf.random.experimental.stateless_fold_in(seed, 3))
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples,
-                                     config.spec_masks, mel_places, config.noise_snr_db or None)
+                                     config.spec_masks, mel_places, config.noise_snr_db or None,
+                                     config.frequency_warp)
         if cut is not None:
             features, labels = cut(features, labels, tf.random.experimental.stateless_fold_in(seed, 4))
         if not soft:
