@@ -269,6 +269,15 @@ class Settings:
     audio: AudioConfig = setting(help="clip and spectrogram sizes", default_factory=AudioConfig, flag=False)
     augmentation: AugmentConfig = setting(help="augmentation ranges", default_factory=AugmentConfig, flag=False)
 
+    def _refuse_unless_augmenting(self, flags: str, on_wave: str | None = None) -> None:
+        """An explicit request that would otherwise be ignored without a word: `flags` shape the training
+        augmentation, which --no-augment turns off; `on_wave`, where given, says why they need spectrograms."""
+        if not self.augment:
+            raise PipelineError(f"{flags}: training augmentation, which --no-augment turns off; "
+                                f"drop one or the other")
+        if on_wave is not None and self.features == WAVE:
+            raise PipelineError(f"{flags} {on_wave}")
+
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "ensemble", "patience", "workers", "explore_per_word", "noise_bank")
         for name in positive:
@@ -280,13 +289,9 @@ class Settings:
         if self.spec_masks < 0:
             raise PipelineError(f"--spec-masks must be at least 0 (0: no masks); got {self.spec_masks}")
         if self.spec_masks != 1 or self.mel_masks:
-            # explicit requests that would otherwise be ignored without a word
-            if not self.augment:
-                raise PipelineError("--spec-masks and --mel-masks shape the training augmentation, which "
-                                    "--no-augment turns off; drop them or --no-augment")
-            if self.features == WAVE:
-                raise PipelineError(f"--spec-masks and --mel-masks mask spectrograms; --features {WAVE} trains on "
-                                    f"the signal, which gets no masks")
+            self._refuse_unless_augmenting("--spec-masks and --mel-masks",
+                                           f"mask spectrograms; --features {WAVE} trains on the signal, which gets "
+                                           f"no masks")
             if self.mel_masks and self.spec_masks == 0:
                 raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
         if self.noise_snr_db:
@@ -294,17 +299,13 @@ class Settings:
             if len(low_high) != 2 or not all(math.isfinite(v) for v in low_high) or low_high[0] > low_high[1]:
                 raise PipelineError(f"--noise-snr-db must be two finite numbers LOW,HIGH with LOW <= HIGH (dB); "
                                     f"got {','.join(f'{v:g}' for v in low_high)}")
-            if not self.augment:
-                raise PipelineError("--noise-snr-db sets the training noise, which --no-augment turns off; drop one")
+            self._refuse_unless_augmenting("--noise-snr-db")
         if not 0.0 <= self.frequency_warp < 1.0:
             raise PipelineError(f"--frequency-warp must be in [0, 1); got {self.frequency_warp}")
         if self.frequency_warp > 0:
-            if not self.augment:
-                raise PipelineError("--frequency-warp is a training augmentation, which --no-augment turns off; "
-                                    "drop one")
-            if self.features == WAVE:
-                raise PipelineError(f"--frequency-warp scales a spectrogram's frequencies; --features {WAVE} trains "
-                                    f"on the signal: drop --frequency-warp or choose logspec or mfcc")
+            self._refuse_unless_augmenting("--frequency-warp",
+                                           f"scales a spectrogram's frequencies; --features {WAVE} trains on the "
+                                           f"signal: drop --frequency-warp or choose logspec or mfcc")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
         for name in ("reversed_unknowns", "cut_unknowns"):
