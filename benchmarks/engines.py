@@ -98,4 +98,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from competition.core.native_log import filtered_stderr
+
+    with filtered_stderr():  # the pipeline's log, without the C++ runtime's notices (as in run.py)
+        code = main()
+    sys.exit(code)

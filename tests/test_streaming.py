@@ -404,3 +404,21 @@ def test_listen_without_a_trained_model_says_to_train_first(tmp_path, capsys):
     soundfile.write(clip, np.zeros(16_000, np.int16), 16_000)
     assert run.main(["--work-dir", str(tmp_path / "empty"), "--listen", str(clip)]) == 1
     assert re.search(r"error: .*predict_config.json is missing: run --stage train first", capsys.readouterr().err)
+
+
+def test_the_stream_benchmark_listens_without_tensorflows_notices(finished_run, stream, tmp_path):
+    """benchmarks/streams.py loads TensorFlow in its own process: the C++ runtime's notices (absl's,
+    oneDNN's, CUDA's) are kept out of its output as they are out of run.py's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    paths, _ = finished_run
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "streams.py"
+    done = subprocess.run([sys.executable, str(script), "listen", "--work-dir", str(paths.work_dir), "--stream",
+                           str(stream), "--detections", str(tmp_path / "found.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "real time" in done.stdout and (tmp_path / "found.csv").exists()
+    notices = [line for line in done.stderr.splitlines() if re.match(r"WARNING: All log|[IWEF]\d{4} ", line)]
+    assert notices == [], notices
