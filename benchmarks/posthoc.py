@@ -20,6 +20,7 @@ the synthesised silence differs with the seed, drawn from the same noise files a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -27,6 +28,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# TensorFlow's C++ runtime prints its notices when it loads, at the imports below: the filter run.py
+# uses goes up first, and comes down after main()
+from competition.core.native_log import filtered_stderr  # noqa: E402
+
+QUIET = contextlib.ExitStack()
+if __name__ == "__main__":
+    QUIET.enter_context(filtered_stderr())
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -131,8 +140,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from competition.core.native_log import filtered_stderr
-
-    with filtered_stderr():  # the pipeline's log, without the C++ runtime's notices (as in run.py)
+    with QUIET:
         code = main()
     sys.exit(code)

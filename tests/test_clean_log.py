@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from competition.core.native_log import LineFilter
 
@@ -137,3 +138,13 @@ def test_behind_the_filter_a_terminal_is_still_known_as_one():
     piped = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO, timeout=120)
     assert on_terminal.stdout.split() == [b"True", b"False"]  # a terminal, though the pipe is in between
     assert piped.stdout.split() == [b"False", b"False"]
+
+
+@pytest.mark.parametrize("benchmark", ["engines", "posthoc", "scale"])
+def test_benchmarks_that_load_tensorflow_on_import_print_none_of_its_notices(benchmark):
+    """These scripts import TensorFlow at the top, where its C++ runtime speaks first: their filter
+    must be up before that, not only around main()."""
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{benchmark}.py"), "--help"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith("usage:")
+    assert result.stderr == ""
