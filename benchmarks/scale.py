@@ -390,8 +390,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from competition.core.native_log import filtered_stderr
+    from competition.core.native_log import exit_filtered
 
-    with filtered_stderr():  # the pipeline's log, without the C++ runtime's notices (as in run.py)
-        code = main()
-    sys.exit(code)
+    exit_filtered(main)  # without the C++ runtime's notices, as run.py

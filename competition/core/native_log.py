@@ -123,5 +123,12 @@ def filtered_stderr(enabled: bool = True) -> Iterator[None]:
         _STDERR_IS_TERMINAL.pop()
 
 
+def exit_filtered(main) -> None:
+    """A script's entry: main() behind the filter, its return value the exit status."""
+    with filtered_stderr():
+        code = main()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     _serve()
