@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from competition import PipelineError  # noqa: E402
 from competition.core.config import Settings  # noqa: E402
-from competition.core.flags import DEFAULTS, add_setting_flags, settings_from_args  # noqa: E402
+from competition.core.flags import DEFAULTS, add_setting_flags, read_recipe, settings_from_args  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
 from competition.inference.engines import engine_names  # noqa: E402
 from competition.stages import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
@@ -27,55 +27,58 @@ def default_work_dir(demo: bool) -> Path:
     return base / "demo" if demo else base
 
 
-def default_output(args: argparse.Namespace) -> Path:
+def default_output(args: argparse.Namespace, settings: Settings) -> Path:
     prefix = "demo_" if args.demo else ""
-    task = args.task or DEFAULTS.task  # a flag left out is None here; the setting's default applies
-    task = "" if task == DEFAULTS.task else f"{task}-"  # each task its own file
-    if args.stage == "baseline" and args.baseline_model:
-        return Path(f"submissions/{task}baseline-{args.baseline_model}.csv")  # never over the CNN's
+    task = "" if settings.task == DEFAULTS.task else f"{settings.task}-"  # each task its own file
+    if args.stage == "baseline" and settings.baseline_model:
+        return Path(f"submissions/{task}baseline-{settings.baseline_model}.csv")  # never over the CNN's
     return Path(f"submissions/{prefix}{task}submission.csv")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Kaggle TensorFlow Speech Recognition Challenge: from the competition archives to submission.csv.",
+        allow_abbrev=False,  # --epoch 5 must not quietly mean --epochs 5
     )
-    parser.add_argument("--stage", default="all", choices=("all", *STAGE_NAMES, *SIDE_STAGE_NAMES),
-                        help="stage to run; 'all' runs every stage that is out of date, in order; "
-                             f"{', '.join(SIDE_STAGE_NAMES)} run only when named (default: all)")
-    parser.add_argument("--from", dest="rerun_from", choices=STAGE_NAMES, default=None,
-                        help="with --stage all: rerun this stage and every stage after it, even if up to date "
-                             "(default: none)")
-    parser.add_argument("--input-dir", type=Path, default=None,
-                        help="folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
-                             "/kaggle/input/** is searched (default: input/, or input/demo/ with --demo)")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="folder for intermediate artefacts (default: working/, /kaggle/working/work/ "
-                             "in a Kaggle kernel; a demo/ subfolder with --demo)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="submission file to write (default: submissions/submission.csv, "
-                             "submissions/demo_submission.csv with --demo)")
+    running = parser.add_argument_group("running the stages")
+    running.add_argument("--stage", default="all", choices=("all", *STAGE_NAMES, *SIDE_STAGE_NAMES),
+                         help="stage to run; 'all' runs every stage that is out of date, in order; "
+                              f"{', '.join(SIDE_STAGE_NAMES)} run only when named (default: all)")
+    running.add_argument("--from", dest="rerun_from", choices=STAGE_NAMES, default=None,
+                         help="with --stage all: rerun this stage and every stage after it, even if up to date "
+                              "(default: none)")
+    running.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                         help="a recipe: settings keyed by their flags' names without the dashes (sample-rate = "
+                              "8000); flags given on the command line win. Every run writes its own to "
+                              "recipe.toml in the work folder (default: none)")
+    running.add_argument("--input-dir", type=Path, default=None,
+                         help="folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
+                              "/kaggle/input/** is searched (default: input/, or input/demo/ with --demo)")
+    running.add_argument("--work-dir", type=Path, default=None,
+                         help="folder for intermediate artefacts (default: working/, /kaggle/working/work/ "
+                              "in a Kaggle kernel; a demo/ subfolder with --demo)")
+    running.add_argument("--output", type=Path, default=None,
+                         help="submission file to write (default: submissions/submission.csv, "
+                              "submissions/demo_submission.csv with --demo)")
+    running.add_argument("--demo", action="store_true",
+                         help="generate a small synthetic competition in the input folder (when it holds no "
+                              "archives) and run on it (default: off)")
+    running.add_argument("--verbose", action="store_true", help="log debug messages too (default: off)")
+    commands = parser.add_argument_group("commands instead of stages (with the model trained in --work-dir)")
+    commands.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH.wav",
+                          help="print the label and top-3 probabilities of each WAV file (default: none)")
+    commands.add_argument("--listen", default=None, metavar="PATH.wav|-",
+                          help="slide the model over a recording of any length, rate and channel count, or over "
+                               "raw 16 kHz 16-bit mono PCM on standard input (-), and print each command as it is "
+                               "found: time in seconds, label, confidence (default: none)")
+    commands.add_argument("--detections", type=Path, default=None, metavar="FILE.csv",
+                          help="with --listen: also write the detections to this CSV (time_s,label,confidence), "
+                               "as FILE.csv.partial while listening, renamed to FILE.csv when the stream ends "
+                               "(default: none)")
+    commands.add_argument("--score", type=Path, default=None, metavar="SOLUTION.csv",
+                          help="score --output against this solution file (fname,label[,Usage]) and print accuracy "
+                               "overall, per Usage and per class (default: none)")
     add_setting_flags(parser, choices={"task": task_names(), "engine": engine_names()})
-    parser.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH.wav",
-                        help="instead of running stages, print the label and top-3 probabilities of each WAV "
-                             "file with the model trained in --work-dir (default: none)")
-    parser.add_argument("--listen", default=None, metavar="PATH.wav|-",
-                        help="instead of running stages, slide the model trained in --work-dir over a recording of "
-                             "any length, rate and channel count, or over raw 16 kHz 16-bit mono PCM on standard input "
-                             "(-), and print each command as it is found: time in seconds, label, confidence "
-                             "(default: none)")
-    parser.add_argument("--detections", type=Path, default=None, metavar="FILE.csv",
-                        help="with --listen: also write the detections to this CSV (time_s,label,confidence), as "
-                             "FILE.csv.partial while listening, renamed to FILE.csv when the stream ends "
-                             "(default: none)")
-    parser.add_argument("--demo", action="store_true",
-                        help="generate a small synthetic competition in the input folder (when it holds no "
-                             "archives) and run on it (default: off)")
-    parser.add_argument("--score", type=Path, default=None, metavar="SOLUTION.csv",
-                        help="instead of running stages, score --output against this solution file "
-                             "(fname,label[,Usage]) and print accuracy overall, per Usage and per class "
-                             "(default: none)")
-    parser.add_argument("--verbose", action="store_true", help="log debug messages too (default: off)")
     return parser.parse_args(argv)
 
 
@@ -152,14 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --listen, --classify and --score are separate commands: give one", file=sys.stderr)
         return 2
     try:
-        features = args.features
+        recipe = read_recipe(args.config) if args.config else {}
+        features = args.features or recipe.get("features")
         if args.stage not in SIDE_STAGE_NAMES and not (args.score or args.classify or args.listen):
-            features = model_features(args.model or DEFAULTS.model, args.features)
-        settings = settings_from_args(args, demo=args.demo, **({"features": features} if features else {}))
+            features = model_features(args.model or recipe.get("model") or DEFAULTS.model, features)
+        settings = settings_from_args(args, demo=args.demo, recipe=recipe,
+                                      **({"features": features} if features else {}))
         paths = Paths(
             input_dir=args.input_dir or Path("input/demo" if args.demo else "input"),
             work_dir=args.work_dir or default_work_dir(args.demo),
-            output=args.output or default_output(args),
+            output=args.output or default_output(args, settings),
             task=settings.task,
         )
         if args.score:
@@ -172,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.listen:
             return listen_to(paths, settings, args.listen, args.detections)
         from competition import stages
+        from competition.core.flags import write_recipe
         from competition.core.lock import work_folder_lock
 
         with work_folder_lock(paths.work_dir):  # before anything is written, the demo's archives included
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                     make_demo_competition(paths.input_dir, seed=settings.seed)
                 else:
                     log.info("using the demo competition already in %s", paths.input_dir)
+            write_recipe(paths.recipe, settings)
             stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)

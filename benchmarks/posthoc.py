@@ -13,9 +13,9 @@ choose on validation with it. The solution file is only scored, never used to ch
 
 --with-run averages the models of other finished runs (the same labels, features and clip sizes)
 with this one's, on this run's validation and test features: what an ensemble of whole runs would
-score. The runs must validate on the same recorded clips (the same held-out speakers) and must not
-have trained on pseudo-labels, so that no model has trained on a clip the average is validated on;
-the synthesised silence differs with the seed, drawn from the same noise files as within one run.
+score. The runs must validate on the same recorded clips (the same held-out speakers), so that no
+model has trained on a clip the average is validated on; the synthesised silence differs with the
+seed, drawn from the same noise files as within one run.
 """
 from __future__ import annotations
 
@@ -95,9 +95,6 @@ def main() -> None:
             sys.exit(f"error: {other.features_dir} validates on other recorded clips than {features}; expected "
                      f"the same held-out speakers (the same split settings), so that no model has trained on "
                      f"the clips the average is validated on")
-        if json.loads(other.manifest("train").read_text())["config"].get("pseudo_label_epoch", 0) > 0:
-            sys.exit(f"error: {other.model_dir} trained on pseudo-labels of the validation clips; expected a run "
-                     f"without --pseudo-label-epoch to average with")
         members += get_engine("keras").load(other, other_config)
     calibrate_unknown = json.loads(paths.manifest("train").read_text())["config"]["calibrate_unknown"]
     task = get_task("commands")

@@ -172,10 +172,12 @@ def measure_train(args) -> dict:
     import tensorflow as tf
 
     from competition.core.labels import LABELS
-    from competition.train.trainer import _new_model, epoch_dataset, load_split
+    from competition.train.data import load_split
+    from competition.train.loop import new_model
+    from competition.train.pipeline import epoch_dataset
 
     settings = project(TrainConfig, Settings(epochs=1))
-    model = _new_model(settings, 0, TRAIN_ROUNDS * TRAIN_STEPS * settings.batch_size, len(LABELS))
+    model = new_model(settings, 0, TRAIN_ROUNDS * TRAIN_STEPS * settings.batch_size, len(LABELS))
     mini = _mini_paths(args)
     x, y = load_split(mini, settings, "train", list(LABELS), in_memory=False)
     noise = tf.constant(load_split(mini, settings, "noise", list(LABELS) + ["noise"])[0].astype(np.float32))
@@ -282,11 +284,11 @@ def _install_model(args, bench: Paths) -> None:
         return
     from competition.core.labels import LABELS, write_labels
     from competition.inference.ensemble import tta_shifts
-    from competition.train.trainer import _new_model
+    from competition.train.loop import new_model
 
     settings = project(TrainConfig, Settings())
     bench.model_dir.mkdir(parents=True)
-    _new_model(settings, 0, 1, len(LABELS)).save(bench.model_file)
+    new_model(settings, 0, 1, len(LABELS)).save(bench.model_file)
     write_labels(bench.labels_file, list(LABELS))
     InferenceConfig(task=settings.task, members=(bench.model_file.name,),
                     tta_shifts=tta_shifts(settings.tta, settings.features, settings.audio), unknown_threshold=0.4,

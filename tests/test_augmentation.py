@@ -6,9 +6,8 @@ import tensorflow as tf
 
 from competition import PipelineError
 from competition.core.config import Settings, TrainConfig, fingerprint, project
-from competition.frontend.layers import MEL_LOW_HZ
-from competition.train.augmentation import AugmentConfig, augment_batch, mask, mel_positions, stretch_in_time
-from competition.train.trainer import epoch_dataset
+from competition.train.augmentation import AugmentConfig, augment_batch, mask, stretch_in_time
+from competition.train.pipeline import epoch_dataset
 
 
 def _ramp(batch=8, frames=99, bins=4) -> tf.Tensor:
@@ -73,60 +72,16 @@ def test_more_masks_keep_the_first_ones_and_zero_masks_leave_the_clip_alone():
     assert np.array_equal(augment_batch(x, None, MASKS_ONLY, seed).numpy(), before.numpy())
 
 
-def test_mel_positions_follow_the_mel_scale_from_its_low_edge_to_nyquist():
-    rate, n_freqs = 16000, 161
-    places = mel_positions(n_freqs, rate)
-    hz = np.linspace(0, rate / 2, n_freqs)
-    assert places.shape == (n_freqs,)
-    assert (np.diff(places) >= 0).all() and places[0] == 0.0 and places[-1] == 1.0
-    assert (places[hz <= MEL_LOW_HZ] == 0.0).all()
-    # each band of the model's filterbank peaks where its centre sits on this scale: band k of n at (k + 1) / (n + 1)
-    n_mels = 40
-    filterbank = tf.signal.linear_to_mel_weight_matrix(n_mels, n_freqs, rate, MEL_LOW_HZ, rate / 2).numpy()
-    peaks = places[filterbank.argmax(axis=0)]
-    spacing = np.diff(places).max()  # a bin's width on this scale, the most a peak can miss its centre by
-    assert np.allclose(peaks, np.arange(1, n_mels + 1) / (n_mels + 1), atol=spacing)
-    # the middle of the mel scale, worked out from the inverse of 1127 ln(1 + f / 700)
-    low, high = (1127 * np.log1p(f / 700) for f in (MEL_LOW_HZ, rate / 2))
-    middle_hz = 700 * np.expm1((low + high) / 2 / 1127)
-    assert 1700 < middle_hz < 2000
-    assert (places[hz < middle_hz] < 0.5).all() and (places[hz > middle_hz] > 0.5).all()
-
-
-def test_mel_masks_are_one_band_within_their_share_and_reach_the_low_frequencies_linear_ones_miss():
-    rate, n_freqs, batch = 16000, 161, 400
-    places = mel_positions(n_freqs, rate)
-    hz = np.linspace(0, rate / 2, n_freqs)
-    x = tf.constant(np.random.default_rng(3).normal(size=(batch, 4, n_freqs)).astype(np.float32))
-    seed = tf.constant([7, 8], tf.int64)
-    config = dataclasses.replace(MASKS_ONLY, max_time_mask=0)
-    mel = _blanked(x.numpy(), augment_batch(x, None, config, seed, mel_places=tf.constant(places)).numpy())[:, 0]
-    linear = _blanked(x.numpy(), augment_batch(x, None, config, seed).numpy())[:, 0]
-    below_2k = {}
-    for name, blanked in (("mel", mel), ("linear", linear)):
-        masked = [np.flatnonzero(row) for row in blanked if row.any()]
-        assert len(masked) > batch // 2
-        assert all((bins == np.arange(bins[0], bins[-1] + 1)).all() for bins in masked)  # one band each
-        below_2k[name] = np.mean([hz[bins].mean() < 2000 for bins in masked])
-    spans = [places[np.flatnonzero(row)[-1]] - places[np.flatnonzero(row)[0]] for row in mel if row.any()]
-    assert max(spans) <= config.max_mel_mask
-    # linear masks are placed uniformly in hertz: a quarter land below 2 kHz; mel ones about half
-    assert below_2k["linear"] < 0.35 and below_2k["mel"] > 0.4
-
-
 def test_spec_mask_settings_are_checked_and_shape_the_train_fingerprint():
     with pytest.raises(PipelineError, match="--spec-masks must be at least 0"):
         Settings(spec_masks=-1)
-    for refused, message in (({"augment": False, "mel_masks": True}, "--no-augment turns off"),
-                             ({"augment": False, "spec_masks": 2}, "--no-augment turns off"),
-                             ({"features": "wave", "model": "conv1d", "spec_masks": 2}, "gets no masks"),
-                             ({"spec_masks": 0, "mel_masks": True}, "asks for none")):
+    for refused, message in (({"augment": False, "spec_masks": 2}, "--no-augment turns off"),
+                             ({"features": "wave", "model": "conv1d", "spec_masks": 2}, "gets no masks")):
         with pytest.raises(PipelineError, match=message):
             Settings(**refused)
     assert Settings(augment=False).spec_masks == 1 and Settings(spec_masks=0).spec_masks == 0
     default = fingerprint(project(TrainConfig, Settings()))
     assert fingerprint(project(TrainConfig, Settings(spec_masks=2))) != default
-    assert fingerprint(project(TrainConfig, Settings(mel_masks=True))) != default
 
 
 def test_the_mask_settings_reach_the_epochs_batches():
@@ -140,5 +95,4 @@ def test_the_mask_settings_reach_the_epochs_batches():
 
     default = batch()
     assert not np.array_equal(default, batch(spec_masks=2))
-    assert not np.array_equal(default, batch(mel_masks=True))
     assert not np.array_equal(default, batch(spec_masks=0))

@@ -267,7 +267,7 @@ def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(fi
     assert len(rows) == 2 and all(line.endswith("chosen on validation for these shifts") for line in rows)
     tta = next(line for line in rows if "TTA [-3, 0, 3]" in line)
     assert tta.split()[4:8] == recalibrated_alone.split()[4:8]  # threshold, validation balanced and plain, test
-    # refused: other labels; other held-out clips; pseudo-labels (which train on the validation clips)
+    # refused: other labels; other held-out clips
     other = tmp_path / "other"
     shutil.copytree(paths.model_dir, other / "model")
     labels = (other / "model" / "labels.txt").read_text().split()
@@ -281,11 +281,4 @@ def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(fi
     validation.assign(path=validation["path"].where(validation["kind"] != "clip", validation["path"] + ".x")).to_csv(
         other / "features" / "validation.csv", index=False)
     with pytest.raises(SystemExit, match="validates on other recorded clips"):
-        posthoc.main()
-    validation.to_csv(other / "features" / "validation.csv", index=False)
-    manifest = json.loads(paths.manifest("train").read_text())
-    manifest["config"]["pseudo_label_epoch"] = 2
-    (other / "manifests").mkdir()
-    (other / "manifests" / "train.json").write_text(json.dumps(manifest))
-    with pytest.raises(SystemExit, match="trained on pseudo-labels"):
         posthoc.main()

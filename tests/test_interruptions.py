@@ -83,55 +83,14 @@ def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninter
     assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()
 
 
-def test_weight_averaging_mixup_smoothing_and_weight_decay_resume_bit_for_bit(tiny_competition, tmp_path):
-    """The average lives in its own checkpoint file and its update count in the state, AdamW's decay
-    in the checkpoint's optimizer: killed after epoch 2, the resumed run's averaged and trained
-    scores are the uninterrupted run's exactly."""
-    extra = ["--average-epochs", "1", "--mixup", "0.2", "--label-smoothing", "0.1", "--weight-decay", "0.3"]
+def test_training_with_reversed_and_cut_unknowns_resumes_bit_for_bit(tiny_competition, tmp_path):
+    """The negatives are drawn per batch from the batch's seed: killed after epoch 2, the resumed
+    run's scores and submission are the uninterrupted run's exactly."""
+    extra = ["--reversed-unknowns", "0.2", "--cut-unknowns", "0.2"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     _run(_command(tiny_competition, whole) + extra)
     _kill_after(_command(tiny_competition, killed) + extra, "member 0 epoch 2:")
-    assert (killed / "work" / "model" / "checkpoint-average.keras").exists()
     log = _run(_command(tiny_competition, killed) + extra)
-    assert "member 0: resuming after epoch 2" in log and "(trained weights: " in log
-    resumed, uninterrupted = _history(killed), _history(whole)
-    assert "val_balanced_accuracy_unaveraged" in resumed.columns
-    assert resumed.to_dict("records") == uninterrupted.to_dict("records")
+    assert "member 0: resuming after epoch 2" in log
+    assert _history(killed).to_dict("records") == _history(whole).to_dict("records")
     assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()
-    assert not (killed / "work" / "model" / "checkpoint-average.keras").exists()  # cleared with the checkpoint
-
-
-PSEUDO_LABELS = ["--pseudo-label-epoch", "1", "--pseudo-label-confidence", "0.2"]
-
-
-@pytest.fixture(scope="module")
-def pseudo_labelled_folder(tiny_competition, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("pseudo-labelled")
-    _run(_command(tiny_competition, folder) + PSEUDO_LABELS)
-    return folder
-
-
-@pytest.mark.parametrize("marker", ["pseudo-labels from the best model so far", "member 0 epoch 2:"])
-def test_pseudo_labelled_training_resumes_bit_for_bit(uninterrupted_folder, pseudo_labelled_folder,
-                                                      tiny_competition, tmp_path, marker):
-    """Killed just after labelling the pool (before the epoch that first uses the labels) or after
-    that epoch: the resumed run labels again from the same checkpoint, or reads the labels from the
-    training state, and trains exactly as the uninterrupted run."""
-    extra, whole, killed = PSEUDO_LABELS, pseudo_labelled_folder, tmp_path / "killed"
-    _kill_after(_command(tiny_competition, killed) + extra, marker)
-    log = _run(_command(tiny_competition, killed) + extra)
-    assert f"member 0: resuming after epoch {1 if marker.startswith('pseudo') else 2}" in log
-    resumed, uninterrupted, default = _history(killed), _history(whole), _history(uninterrupted_folder)
-    assert resumed.to_dict("records") == uninterrupted.to_dict("records")
-    assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()
-    # the first epoch is the default's; the labels then change what is trained on
-    assert uninterrupted.iloc[0].to_dict() == default.iloc[0].to_dict()
-    assert uninterrupted.iloc[2]["loss"] != default.iloc[2]["loss"]
-    pool = pd.read_csv(killed / "work" / "model" / "pseudo_labels.csv")
-    assert set(pool["split"]) == {"validation", "test"} and pool["trained"].any()
-    test_rows = pool.loc[pool["split"] == "test", "row"]
-    assert list(test_rows) == list(range(len(pd.read_csv(killed / "work" / "features" / "test.csv"))))
-    if marker.startswith("member"):  # trained again without pseudo-labels: the earlier run's list goes
-        _run(_command(tiny_competition, killed))
-        assert not (killed / "work" / "model" / "pseudo_labels.csv").exists()
-    assert (pool.loc[pool["trained"], "confidence"] >= 0.2).all()

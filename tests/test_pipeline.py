@@ -59,8 +59,9 @@ def test_a_changed_setting_makes_stale_every_stage_whose_config_holds_it(finishe
     changed = dataclasses.replace(settings, audio=AudioConfig(window_ms=30.0))
     stale = {stage.name: stages.staleness(stage, paths, changed) for stage in stages.STAGES}
     # prepare cuts clips of audio.clip_samples, features frames them, train shifts by audio.step_samples
-    assert stale == {"extract": None, "prepare": "settings changed (audio)", "features": "settings changed (audio)",
-                     "train": "settings changed (audio)", "predict": None}  # predict waits for train's rerun
+    changed_audio = "settings changed (audio.window_ms)"
+    assert stale == {"extract": None, "prepare": changed_audio, "features": changed_audio,
+                     "train": changed_audio, "predict": None}  # predict waits for train's rerun
 
 
 def test_settings_that_do_not_shape_outputs_make_nothing_stale(finished_run):

@@ -11,6 +11,7 @@ import pytest
 
 import run
 from competition import PipelineError, stages
+from competition.core.flags import settings_from_args
 from competition.core.labels import WORDS
 from competition.core.paths import Paths
 from competition.tasks import get_task, task_names
@@ -68,7 +69,8 @@ def test_a_second_task_keeps_its_own_folder_and_leaves_the_competition_up_to_dat
     (["--stage", "baseline", "--baseline-model", "logreg", "--task", "words"], "submissions/words-baseline-logreg.csv"),
 ])
 def test_each_task_writes_its_own_default_submission(argv, expected):
-    assert run.default_output(run.parse_args(argv)) == Path(expected)
+    args = run.parse_args(argv)
+    assert run.default_output(args, settings_from_args(args)) == Path(expected)
 
 
 # ---- speakers ------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import pytest
 
 from competition.core.config import Settings, TrainConfig, project
 from competition.core.labels import LABELS
-from competition.train.trainer import Checkpoint, epoch_dataset, train_member
+from competition.train.checkpoints import Checkpoint
+from competition.train.loop import train_member
+from competition.train.pipeline import epoch_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,8 +71,8 @@ def test_a_member_killed_after_it_stopped_early_is_not_trained_again(make_paths)
     it must be done, not trained for one more epoch (which could replace its saved best model)."""
     paths = make_paths()
     config = project(TrainConfig, Settings(patience=2, workers=1))
-    stopped = {"member": 0, "epoch": 5, "best": 0.9, "best_epoch": 3, "history": [], "pseudo_labels": [1, -1]}
+    stopped = {"member": 0, "epoch": 5, "best": 0.9, "best_epoch": 3, "history": []}
     after = train_member(paths, config, 0, {}, Checkpoint(paths, {}), stopped, strategy=None)
-    assert (after["member"], after["epoch"]) == (1, 0) and "pseudo_labels" not in after
+    assert (after["member"], after["epoch"]) == (1, 0)
     with pytest.raises(KeyError):  # within its patience it would go on training, which needs the data
         train_member(paths, config, 0, {}, Checkpoint(paths, {}), {**stopped, "epoch": 4}, strategy=None)

@@ -250,10 +250,6 @@ def training_curves(path: Path, history: pd.DataFrame) -> Path:
         accuracy.plot(rows["epoch"], rows["val_accuracy"], marker="o", label=f"validation{suffix}")
         accuracy.plot(rows["epoch"], rows["val_balanced_accuracy"], marker="o", linestyle="--",
                       label=f"validation, balanced{suffix}")
-        if rows.get("val_balanced_accuracy_unaveraged", pd.Series(dtype=float)).notna().any():
-            # --average-epochs: the averaged weights above, the trained ones of the same epoch here
-            accuracy.plot(rows["epoch"], rows["val_balanced_accuracy_unaveraged"], marker=".", linestyle=":",
-                          label=f"validation, balanced, trained weights (not averaged){suffix}")
     loss.set(title="loss per epoch", xlabel="epoch", ylabel="cross-entropy (nats)")
     accuracy.set(title="accuracy per epoch (training: augmented batches)", xlabel="epoch", ylabel="accuracy")
     for ax in (loss, accuracy):

@@ -9,7 +9,6 @@ invalidating it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from typing import Any, TypeVar
 
@@ -25,10 +24,6 @@ WAVE = "wave"
 SPECTROGRAM = "spectrogram"
 STRATEGIES = ("default", "mirrored", MULTI_WORKER)
 FEATURE_DTYPES = ("float16", "float32")
-# --class-sampling: the loss weighs the rare classes up, or the epochs draw every class equally often
-CLASS_WEIGHTS = "weights"
-BALANCED = "balanced"
-CLASS_SAMPLINGS = (CLASS_WEIGHTS, BALANCED)
 BASELINE_MODELS = ("knn", "logreg", "forest", "linear-svm", "boosting")
 
 
@@ -41,37 +36,34 @@ def cached_representation(features: str) -> str:
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
             flag: bool = True, shapes_output: bool = True, demo_default: Any = None,
             default_factory: Any = dataclasses.MISSING, default_text: str | None = None,
-            tasks: tuple[str, ...] | None = None) -> Any:
+            tasks: tuple[str, ...] | None = None, through: str | None = None) -> Any:
     """A dataclass field that is also a command-line flag (unless flag=False).
 
     shapes_output=False marks the few settings that change how fast a stage runs but never what
     it writes (--workers); they are left out of fingerprints. default_text replaces the default
     in the help where the flag's real default is decided at run time (the model's own features).
     tasks names the only tasks that read the setting: other tasks' fingerprints leave it out, so a
-    new task's settings never invalidate the runs of the tasks that ignore them.
+    new task's settings never invalidate the runs of the tasks that ignore them. through names the
+    derived field (a property or another field) that carries the setting into the stages' configs.
     """
     metadata = {"help": help, "choices": choices, "flag": flag, "shapes_output": shapes_output,
-                "demo_default": demo_default, "default_text": default_text, "tasks": tasks}
+                "demo_default": demo_default, "default_text": default_text, "tasks": tasks, "through": through}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-# The notebook recipe's rate (and a telephone's), which the default no longer uses: explore shows
-# what it throws away, and the scale benchmark checks our front end against the recipe at it.
+# The notebook recipe's rate (and a telephone's), the original design's and --sample-rate 8000: explore
+# shows what it throws away, and the scale benchmark checks our front end against the recipe at it.
 NOTEBOOK_RATE = 8_000
+MODEL_RATES = (NOTEBOOK_RATE, 16_000)
 
 
-# The tasks whose test clips share the training classes, so that pseudo-labelling them can help.
-PSEUDO_LABEL_TASKS = ("commands",)
 # --cut-unknowns: what share of a word a cut clip keeps. A stream's window that holds this little of
 # a word has heard its start, not the word (a half-heard "down" sounds like "up").
 CUT_KEEPS = (0.1, 0.5)
 # The tasks with an unknown class, which reversed and cut words can teach.
 UNKNOWN_CLASS_TASKS = ("commands",)
-# --frequency-warp: the share of the band below which frequencies scale by the warp factor; above
-# it the map bends so the Nyquist frequency stays put (4.8 kHz at 16 kHz, as Jaitly and Hinton's VTLP).
-WARP_BOUNDARY = 0.6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +130,6 @@ class AugmentConfig:
     volume_db: float = 6.0
     max_time_mask: int = 10
     max_freq_mask: int = 8          # linear bins
-    max_mel_mask: float = 0.125     # --mel-masks: share of the mel scale, 5 of 40 bands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,11 +143,13 @@ class Settings:
     epochs: int = setting(40, "most training epochs", demo_default=8)
     batch_size: int = setting(64, "training batch size")
     learning_rate: float = setting(1e-3, "peak learning rate of the cosine schedule")
-    weight_decay: float = setting(0.0, "decoupled weight decay (AdamW): each step shrinks every weight by this times "
-                                       "the step's learning rate; 0: plain Adam")
     model: str = setting("mel-cnn", "model from the registry: mel-cnn, bc-resnet (broadcasted residual, 40 log-mel "
                                     "bands), cnn (161 linear bins), seed-cnn (the notebook recipe), dense (pooled "
                                     "features) or conv1d (raw waveform)")
+    sample_rate: int = setting(16_000, "the rate the model hears, in Hz: 16000 keeps the energy of the fricatives "
+                                       "above 4 kHz (the f of off, the s of yes and stop); 8000 is the original "
+                                       "design's recipe (each clip resampled to 8 kHz, log-spectrograms of 0 to "
+                                       "4 kHz)", choices=MODEL_RATES, through="audio")
     features: str = setting("logspec", "what the model reads: logspec (log-power spectrogram), mfcc (13 MFCCs with "
                                        "deltas, computed in the model from the same cache) or wave (the signal itself)",
                             choices=FEATURE_KINDS,
@@ -166,51 +159,16 @@ class Settings:
     spec_masks: int = setting(1, f"SpecAugment: how many time masks (each up to "
                                  f"{AugmentConfig.max_time_mask * AudioConfig.step_ms:g} ms) and how many frequency "
                                  f"masks each training spectrogram gets; 0: none")
-    mel_masks: bool = setting(False, f"draw the frequency masks on the mel scale, each up to "
-                                     f"{AugmentConfig.max_mel_mask * 100:g} % of it, instead of up to "
-                                     f"{AugmentConfig.max_freq_mask} linear bins placed uniformly in hertz")
-    noise_snr_db: tuple[float, ...] = setting((), "mix the training noise at a signal-to-noise ratio drawn "
-                                                  "uniformly from LOW to HIGH dB (the clip's mean power over the "
-                                                  "noise window's), whatever level the noise files are stored at; "
-                                                  "none: the noise files' own level times a gain up to "
-                                                  f"{AugmentConfig.max_noise_gain:g}",
-                                              default_text="none")
-    frequency_warp: float = setting(0.0, f"vocal tract length perturbation: scale each training spectrogram's "
-                                         f"frequencies by a factor drawn from 1 +- this, as a shorter or longer "
-                                         f"vocal tract would (above {WARP_BOUNDARY:.0%} of the band the map bends "
-                                         f"so the top frequency stays put), before the noise is mixed in; "
-                                         f"spectrogram features only; 0: off")
-    mixup: float = setting(0.0, "mixup while training: each clip is mixed with another of its batch (their powers "
-                                "added), and its label with theirs, by a share drawn from Beta(a, a) with a this "
-                                "value; 0: off")
-    label_smoothing: float = setting(0.0, "train on labels that give this share of their probability to all classes "
-                                          "evenly (each class gets share / classes) instead of one-hot labels; 0: off")
-    average_epochs: float = setting(0.0, "keep an exponential moving average of the weights over about this many "
-                                         "epochs, and validate, keep and predict with it instead of the trained "
-                                         "weights; 0: off")
-    pseudo_label_epoch: int = setting(0, "after this many epochs, label the test and validation clips with the best "
-                                         "model so far (validation clips as if unlabelled: never trained on with their "
-                                         "own labels), and train the remaining epochs on the confident ones too; "
-                                         "--task commands only; 0: off",
-                                      tasks=PSEUDO_LABEL_TASKS)
-    pseudo_label_confidence: float = setting(0.95, "least probability of a pseudo-label that is trained on",
-                                             tasks=PSEUDO_LABEL_TASKS)
     reversed_unknowns: float = setting(0.0, "share of the word clips trained on (never silence, nor no and on, whose "
                                             "reversals sound like each other) played backwards and labelled unknown, "
                                             "as words never heard before; --task commands only; 0: off",
                                        tasks=UNKNOWN_CLASS_TASKS)
-    cut_unknowns: float = setting(0.0, "share of the command clips trained on (pseudo-labelled ones too) moved late "
+    cut_unknowns: float = setting(0.0, "share of the command clips trained on moved late "
                                        f"in their window so that only the word's start ({CUT_KEEPS[0]:.0%} to "
                                        f"{CUT_KEEPS[1]:.0%} of it) shows at its end, and labelled unknown: what a "
                                        "stream's window holds as a word comes into view; --features logspec or mfcc, "
                                        "--task commands only; 0: off",
                                   tasks=UNKNOWN_CLASS_TASKS)
-    class_sampling: str = setting(CLASS_WEIGHTS, "how the rarer classes count as much as the others: weights "
-                                                 "(every clip once an epoch, the loss weighs each class by the "
-                                                 "inverse of its share) or balanced (each epoch draws every class "
-                                                 "equally often, a rare class's clips several times under other "
-                                                 "augmentations, and every clip weighs the same)",
-                                  choices=CLASS_SAMPLINGS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -269,45 +227,22 @@ class Settings:
     audio: AudioConfig = setting(help="clip and spectrogram sizes", default_factory=AudioConfig, flag=False)
     augmentation: AugmentConfig = setting(help="augmentation ranges", default_factory=AugmentConfig, flag=False)
 
-    def _refuse_unless_augmenting(self, flags: str, on_wave: str | None = None) -> None:
-        """An explicit request that would otherwise be ignored without a word: `flags` shape the training
-        augmentation, which --no-augment turns off; `on_wave`, where given, says why they need spectrograms."""
-        if not self.augment:
-            raise PipelineError(f"{flags}: training augmentation, which --no-augment turns off; "
-                                f"drop one or the other")
-        if on_wave is not None and self.features == WAVE:
-            raise PipelineError(f"{flags} {on_wave}")
-
     def __post_init__(self) -> None:
+        if self.audio.target_rate != self.sample_rate:  # the stages read the rate through the audio sizes
+            object.__setattr__(self, "audio", dataclasses.replace(self.audio, target_rate=self.sample_rate))
         positive = ("epochs", "batch_size", "ensemble", "patience", "workers", "explore_per_word", "noise_bank")
         for name in positive:
             if getattr(self, name) < 1:
                 raise PipelineError(f"{flag_name(name)} must be a positive integer; got {getattr(self, name)}")
-        for name in ("mixup", "average_epochs", "weight_decay"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise PipelineError(f"{flag_name(name)} must be a finite number, at least 0; got {getattr(self, name)}")
         if self.spec_masks < 0:
             raise PipelineError(f"--spec-masks must be at least 0 (0: no masks); got {self.spec_masks}")
-        if self.spec_masks != 1 or self.mel_masks:
-            self._refuse_unless_augmenting("--spec-masks and --mel-masks",
-                                           f"mask spectrograms; --features {WAVE} trains on the signal, which gets "
-                                           f"no masks")
-            if self.mel_masks and self.spec_masks == 0:
-                raise PipelineError("--mel-masks places the frequency masks, and --spec-masks 0 asks for none")
-        if self.noise_snr_db:
-            low_high = self.noise_snr_db
-            if len(low_high) != 2 or not all(math.isfinite(v) for v in low_high) or low_high[0] > low_high[1]:
-                raise PipelineError(f"--noise-snr-db must be two finite numbers LOW,HIGH with LOW <= HIGH (dB); "
-                                    f"got {','.join(f'{v:g}' for v in low_high)}")
-            self._refuse_unless_augmenting("--noise-snr-db")
-        if not 0.0 <= self.frequency_warp < 1.0:
-            raise PipelineError(f"--frequency-warp must be in [0, 1); got {self.frequency_warp}")
-        if self.frequency_warp > 0:
-            self._refuse_unless_augmenting("--frequency-warp",
-                                           f"scales a spectrogram's frequencies; --features {WAVE} trains on the "
-                                           f"signal: drop --frequency-warp or choose logspec or mfcc")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise PipelineError(f"--label-smoothing must be in [0, 1); got {self.label_smoothing}")
+        if self.spec_masks != 1:  # an explicit request that would otherwise be ignored without a word
+            if not self.augment:
+                raise PipelineError("--spec-masks: training augmentation, which --no-augment turns off; "
+                                    "drop one or the other")
+            if self.features == WAVE:
+                raise PipelineError(f"--spec-masks masks spectrograms; --features {WAVE} trains on the signal, "
+                                    f"which gets no masks")
         for name in ("reversed_unknowns", "cut_unknowns"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise PipelineError(f"{flag_name(name)} must be in [0, 1); got {getattr(self, name)}")
@@ -317,21 +252,6 @@ class Settings:
         if self.cut_unknowns > 0 and self.features == WAVE:
             raise PipelineError(f"--cut-unknowns finds each word in its spectrogram; --features {WAVE} trains on "
                                 f"the signal: drop --cut-unknowns or choose logspec or mfcc")
-        if self.pseudo_label_epoch < 0:
-            raise PipelineError(f"--pseudo-label-epoch must be at least 0 (0: off); got {self.pseudo_label_epoch}")
-        if not 0.0 < self.pseudo_label_confidence <= 1.0:
-            raise PipelineError(f"--pseudo-label-confidence must be in (0, 1]; got {self.pseudo_label_confidence}")
-        if self.pseudo_label_epoch > 0:
-            # an explicit request that would otherwise be ignored without a word
-            if self.task not in PSEUDO_LABEL_TASKS:
-                raise PipelineError(f"--pseudo-label-epoch is for --task {' or '.join(PSEUDO_LABEL_TASKS)}; "
-                                    f"got --task {self.task}")
-            if self.pseudo_label_epoch >= self.epochs:
-                raise PipelineError(f"--pseudo-label-epoch must be less than --epochs ({self.epochs}) to leave epochs "
-                                    f"that train on the labels; got {self.pseudo_label_epoch}")
-            if self.strategy == MULTI_WORKER:
-                raise PipelineError(f"--pseudo-label-epoch labels from the best checkpoint, which only the chief of "
-                                    f"--strategy {MULTI_WORKER} keeps; use --pseudo-label-epoch 0 there")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:
@@ -357,11 +277,28 @@ class Settings:
             choices = field.metadata.get("choices")
             value = getattr(self, field.name)
             if choices and value is not None and value not in choices:
-                raise PipelineError(f"{flag_name(field.name)} must be one of {', '.join(choices)}; got {value!r}")
+                raise PipelineError(f"{flag_name(field.name)} must be one of {', '.join(map(str, choices))}; "
+                                    f"got {value!r}")
 
     @property
     def cached_representation(self) -> str:
         return cached_representation(self.features)
+
+
+# How --help groups the settings' flags, by concern; every flag-bearing setting is in exactly one group
+# (core.flags refuses a setting left out, so a new one cannot go missing from --help).
+FLAG_GROUPS: dict[str, tuple[str, ...]] = {
+    "what to learn, and the data": ("task", "seed", "silence_share", "extra_validation_share", "holdout_words",
+                                    "unknown_share", "min_clips_per_speaker", "speaker_validation_share",
+                                    "digital_silence_share", "room_tone_share", "noise_bank", "require_noise"),
+    "features": ("sample_rate", "features", "feature_dtype", "workers"),
+    "model and training": ("model", "epochs", "batch_size", "learning_rate", "patience", "ensemble", "strategy"),
+    "augmentation and negatives": ("augment", "spec_masks", "reversed_unknowns", "cut_unknowns"),
+    "prediction": ("engine", "tta", "calibrate_unknown"),
+    "listening (--listen)": ("listen_hop_ms", "listen_average_ms", "listen_threshold", "listen_suppression_ms",
+                             "listen_peak_ms"),
+    "side stages": ("explore_per_word", "baseline_model"),
+}
 
 
 def flag_name(field_name: str) -> str:
@@ -441,23 +378,13 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
-    weight_decay: float
     model: str
     features: str
     augment: bool
     augmentation: AugmentConfig
     spec_masks: int
-    mel_masks: bool
-    noise_snr_db: tuple[float, ...]
-    frequency_warp: float
-    mixup: float
-    label_smoothing: float
-    average_epochs: float
-    pseudo_label_epoch: int
-    pseudo_label_confidence: float
     reversed_unknowns: float
     cut_unknowns: float
-    class_sampling: str
     strategy: str
     patience: int
     ensemble: int

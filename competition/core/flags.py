@@ -1,16 +1,28 @@
-"""Command-line flags generated from the settings' field metadata, and settings read back from them.
+"""Command-line flags generated from the settings' field metadata, grouped by concern; settings read
+back from them and from a recipe file (`--config FILE.toml`); the resolved recipe written for a run.
 
-Hand-written glue rather than a library (simple-parsing, tyro): it is forty lines, keeps
-argparse's familiar --help, and adds no dependency to a Kaggle image.
+Hand-written glue rather than a library (simple-parsing, tyro): it keeps argparse's familiar
+--help and adds no dependency to a Kaggle image. Recipes are TOML (read by the standard library's
+tomllib, written by tomli-w), keyed by the flags' names without their dashes.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import sys
 import typing
+from pathlib import Path
 from typing import Any
 
-from .config import Settings, flag_name
+from .. import PipelineError
+from .config import FLAG_GROUPS, Settings, flag_name
+from .io import atomic_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the same parser, before it joined the standard library
+    import tomli as tomllib
 
 DEFAULTS = Settings()
 _TYPES = typing.get_type_hints(Settings)
@@ -18,6 +30,16 @@ _TYPES = typing.get_type_hints(Settings)
 
 def setting_fields() -> list[dataclasses.Field]:
     return [field for field in dataclasses.fields(Settings) if field.metadata.get("flag", True)]
+
+
+def _grouped_fields() -> dict[str, list[dataclasses.Field]]:
+    fields = {field.name: field for field in setting_fields()}
+    listed = [name for names in FLAG_GROUPS.values() for name in names]
+    if sorted(listed) != sorted(fields):
+        raise RuntimeError(f"core.config.FLAG_GROUPS must list every flag-bearing setting once; missing "
+                           f"{sorted(set(fields) - set(listed))}, unknown or repeated "
+                           f"{sorted({n for n in listed if n not in fields or listed.count(n) > 1})}")
+    return {group: [fields[name] for name in names] for group, names in FLAG_GROUPS.items()}
 
 
 def _default_text(field: dataclasses.Field) -> str:
@@ -38,37 +60,107 @@ def _numbers(text: str) -> tuple[float, ...]:
 
 
 def add_setting_flags(parser: argparse.ArgumentParser, choices: dict[str, tuple[str, ...]] | None = None) -> None:
-    """One flag per setting, its help ending in its default. `choices` adds the registries'
-    names (models, tasks, engines), which this floor cannot know."""
-    for field in setting_fields():
-        meta, kind = field.metadata, _TYPES[field.name]
-        # argparse expands %-formats in help, and a share written "12.5 %" is not one
-        options: dict[str, Any] = {"dest": field.name, "default": None,
-                                   "help": f"{meta['help']} (default: {_default_text(field)})".replace("%", "%%")}
-        named = (choices or {}).get(field.name) or meta.get("choices")
-        if named:
-            options["choices"] = named
-        if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif kind == tuple[str, ...]:
-            options["type"] = lambda text: tuple(word for word in text.split(",") if word)
-            options["metavar"] = "A,B,..."
-        elif kind == tuple[float, ...]:
-            options["type"] = _numbers
-            options["metavar"] = "LOW,HIGH"
-        elif kind in (int, float):
-            options["type"] = kind
-        parser.add_argument(flag_name(field.name), **options)
+    """One flag per setting, in its group, its help ending in its default. `choices` adds the
+    registries' names (models, tasks, engines), which this floor cannot know."""
+    for title, fields in _grouped_fields().items():
+        group = parser.add_argument_group(title)
+        for field in fields:
+            meta, kind = field.metadata, _TYPES[field.name]
+            # argparse expands %-formats in help, and a share written "12.5 %" is not one
+            options: dict[str, Any] = {"dest": field.name, "default": None,
+                                       "help": f"{meta['help']} (default: {_default_text(field)})".replace("%", "%%")}
+            named = (choices or {}).get(field.name) or meta.get("choices")
+            if named:
+                options["choices"] = named
+            if kind is bool:
+                options["action"] = argparse.BooleanOptionalAction
+            elif kind == tuple[str, ...]:
+                options["type"] = lambda text: tuple(word for word in text.split(",") if word)
+                options["metavar"] = "A,B,..."
+            elif kind == tuple[float, ...]:
+                options["type"] = _numbers
+                options["metavar"] = "LOW,HIGH"
+            elif kind in (int, float):
+                options["type"] = kind
+            group.add_argument(flag_name(field.name), **options)
 
 
-def settings_from_args(args: argparse.Namespace, demo: bool = False, **overrides: Any) -> Settings:
-    """Settings from the parsed flags: a flag left out keeps the setting's default (its demo
-    default with --demo); `overrides` are values the caller resolved itself."""
+def _recipe_key(field_name: str) -> str:
+    return flag_name(field_name)[2:]
+
+
+def _recipe_value(field: dataclasses.Field, value: Any, where: str) -> Any:
+    """A recipe's value as the setting's type, or an error naming the key and what it expected."""
+    kind = _TYPES[field.name]
+    key = _recipe_key(field.name)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind in (tuple[str, ...], tuple[float, ...], tuple[float, float]):
+        item = str if kind == tuple[str, ...] else float
+        if isinstance(value, list) and all(isinstance(v, item) or (item is float and isinstance(v, int)
+                                                                   and not isinstance(v, bool)) for v in value):
+            return tuple(item(v) for v in value)
+    elif isinstance(value, str):
+        return value
+    raise PipelineError(f"{where}: {key} = {value!r} is not a {getattr(kind, '__name__', str(kind))} "
+                        f"({flag_name(field.name)}: {field.metadata['help']})")
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The settings a recipe file holds, by field name; an unknown key or a wrong type is an error
+    that names the file and the key."""
+    try:
+        table = tomllib.loads(Path(path).read_text())
+    except OSError as error:
+        raise PipelineError(f"--config {path}: cannot be read ({error.strerror or error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise PipelineError(f"--config {path}: not a TOML recipe ({error})") from None
+    fields = {_recipe_key(field.name): field for field in setting_fields()}
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {close[0]}?" if close else "; keys are the flags' names without their dashes"
+            raise PipelineError(f"--config {path}: {key!r} is not a setting{hint}")
+        values[fields[key].name] = _recipe_value(fields[key], value, f"--config {path}")
+    return values
+
+
+def settings_from_args(args: argparse.Namespace, demo: bool = False, recipe: dict[str, Any] | None = None,
+                       **overrides: Any) -> Settings:
+    """Settings from the parsed flags over a recipe's values (`read_recipe`) over the defaults (the demo
+    defaults with --demo); `overrides` are values the caller resolved itself."""
     values = {}
     for field in setting_fields():
         value = getattr(args, field.name, None)
+        if value is None and recipe and field.name in recipe:
+            value = recipe[field.name]
         if value is None and demo and field.metadata.get("demo_default") is not None:
             value = field.metadata["demo_default"]
         if value is not None:
             values[field.name] = value
     return Settings(**{**values, **overrides})
+
+
+def write_recipe(path: Path, settings: Settings) -> None:
+    """The run's resolved settings as a recipe that `--config` reads back: every setting that shapes an
+    output (not --workers, which only sets the pace), in --help's order; a setting without a value (None)
+    is left out, as TOML has none."""
+    import tomli_w
+
+    recipe = {}
+    for field in setting_fields():
+        value = getattr(settings, field.name)
+        if field.metadata.get("shapes_output", True) and value is not None:
+            recipe[_recipe_key(field.name)] = list(value) if isinstance(value, tuple) else value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temp:
+        temp.write_text("# The settings of the last run in this folder; rerun it with --config this-file.\n"
+                        + tomli_w.dumps(recipe))

@@ -30,6 +30,11 @@ class Paths:
         """Where this task's artefacts live: running one task never touches another's."""
         return self.work_dir if self.task == DEFAULT_TASK else self.work_dir / "tasks" / self.task
 
+    @property
+    def recipe(self) -> Path:
+        """The settings of the last run in this task's folder, as a recipe --config reads back."""
+        return self.task_dir / "recipe.toml"
+
     # extract
     @property
     def extract_dir(self) -> Path:
@@ -106,10 +111,6 @@ class Paths:
     def history_csv(self) -> Path:
         return self.model_dir / "history.csv"
 
-    def pseudo_labels(self, member: int) -> Path:
-        """--pseudo-label-epoch: the labels a member gave the unlabelled clips, and which it trained on."""
-        return self.model_dir / ("pseudo_labels.csv" if member == 0 else f"pseudo_labels-{member}.csv")
-
     @property
     def metrics_json(self) -> Path:
         return self.model_dir / "metrics.json"
@@ -121,11 +122,6 @@ class Paths:
     @property
     def checkpoint_model(self) -> Path:
         return self.model_dir / "checkpoint.keras"
-
-    @property
-    def checkpoint_average(self) -> Path:
-        """--average-epochs: the averaged weights at the checkpoint."""
-        return self.model_dir / "checkpoint-average.keras"
 
     @property
     def checkpoint_state(self) -> Path:

@@ -26,6 +26,21 @@ def normalised(config: Any) -> dict:
     return json.loads(json.dumps(fingerprint(config)))
 
 
+def changed_settings(wanted: dict, recorded: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """The settings (dotted, inside a nested config) in which a recorded fingerprint differs from the
+    wanted one. One the record lacks counts as unchanged while it has its default: a setting added to
+    the pipeline after the run, which the run had, in effect, at that value."""
+    changed = []
+    for name in sorted(set(wanted) | set(recorded)):
+        if name not in recorded and name in defaults and wanted.get(name) == defaults[name]:
+            continue
+        if isinstance(wanted.get(name), dict) and isinstance(recorded.get(name), dict):
+            changed += changed_settings(wanted[name], recorded[name], defaults.get(name) or {}, f"{prefix}{name}.")
+        elif wanted.get(name) != recorded.get(name):
+            changed.append(prefix + name)
+    return changed
+
+
 def read(paths: Paths, name: str) -> dict | None:
     try:
         manifest = json.loads(paths.manifest(name).read_text())

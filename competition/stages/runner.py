@@ -30,8 +30,9 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
     if manifest is None:
         return "no finished run recorded"
     wanted, recorded = manifests.normalised(stage.configure(settings, paths)), manifest.get("config", {})
-    if recorded != wanted:
-        changed = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
+    # a setting added since the run, and left at its default, changes nothing the run made
+    defaults = manifests.normalised(stage.configure(Settings(task=settings.task), paths))
+    if changed := manifests.changed_settings(wanted, recorded, defaults):
         return f"settings changed ({', '.join(changed)})"
     for name in stage.upstream:
         upstream = manifests.read(paths, name)
@@ -85,7 +86,7 @@ def run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | Non
     with work_folder_lock(paths.work_dir):
         _run(stage_name, paths, settings, rerun_from)
         if settings.strategy == MULTI_WORKER:
-            from ..train.trainer import leave_cluster
+            from ..train.strategies import leave_cluster
 
             leave_cluster()
 

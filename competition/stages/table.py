@@ -65,7 +65,7 @@ def _run_features(paths: Paths, config: FeaturesConfig) -> None:
 
 
 def _run_train(paths: Paths, config: TrainConfig) -> None:
-    from ..train.trainer import train
+    from ..train.stage import train
     checkpoint_key = {"config": manifests.normalised(config),
                       "upstream": {name: manifests.read(paths, name)["digest"] for name in TRAIN_UPSTREAM}}
     train(paths, config, checkpoint_key)
