@@ -6,12 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 import run
 from competition import PipelineError, stages
 from competition.core.config import AudioConfig, FeaturesConfig, Settings, TrainConfig, fingerprint, project
 from competition.core.flags import read_recipe, settings_from_args, write_recipe
+from competition.core.paths import Paths
+from competition.frontend.layers import LogMel
 from competition.stages import manifests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,3 +127,13 @@ def test_help_groups_the_flags_by_concern(capsys, monkeypatch):
     places = [text.index(f"\n{title}") for title in titles]
     assert places == sorted(places)
     assert text.index("\n  --sample-rate") > text.index("\nfeatures:") > text.index("\n  --seed")
+
+
+def test_the_8khz_recipe_runs_end_to_end(tiny_competition, tmp_path):
+    paths = Paths(input_dir=tiny_competition, work_dir=tmp_path / "work", output=tmp_path / "submission.csv")
+    stages.run("all", paths, Settings(sample_rate=8000, epochs=1, batch_size=32, workers=1))
+    assert np.load(paths.feature_cache("test"), mmap_mode="r").shape[1:] == (99, 81)
+    model = keras.models.load_model(paths.model_file)
+    assert next(layer for layer in model.layers if isinstance(layer, LogMel)).sample_rate == 8000
+    assert len(paths.output.read_text().splitlines()) == 41  # a header and the forty test clips
+    assert json.loads(paths.inference_config.read_text())["audio"]["target_rate"] == 8000

@@ -16,14 +16,6 @@ from .table import SIDE_STAGE_NAMES, STAGE_NAMES, STAGES, Stage, stage_by_name
 log = logging.getLogger(__name__)
 
 
-def _inputs(stage: Stage, paths: Paths) -> dict:
-    """What a stage reads from outside the work folder."""
-    if stage.name == "extract":
-        from ..data.archives import archive_fingerprint, find_archives
-        return archive_fingerprint(find_archives(paths.input_dir))
-    return {}
-
-
 def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
     """Why `stage` must run again, or None when its outputs are up to date."""
     manifest = manifests.read(paths, stage.name)
@@ -39,7 +31,7 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
         if upstream is None or manifest.get("upstream", {}).get(name) != upstream.get("digest"):
             return f"{name} has changed since"
     try:
-        inputs = _inputs(stage, paths)
+        inputs = stage.inputs(paths)
     except PipelineError:
         inputs = manifest.get("inputs")  # archives removed after extraction: the files still serve
         log.info("stage %s: its input archives are gone; keeping what it extracted", stage.name)
@@ -69,7 +61,7 @@ def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
                  worker_task().describe())
         return
     config = stage.configure(settings, paths)
-    inputs = _inputs(stage, paths)
+    inputs = stage.inputs(paths)
     paths.manifest(stage.name).unlink(missing_ok=True)
     log.info("stage %s: running", stage.name)
     started = time.perf_counter()

@@ -44,9 +44,16 @@ class Stage:
     # chief), and whether the stage runs on the chief alone
     worker_outputs: Callable[[Paths], list[Path]] | None = None
     chief_only: bool = False
+    # what the stage reads from outside the work folder, as its manifest records it (extract: the archives)
+    inputs: Callable[[Paths], dict] = lambda paths: {}
 
     def configure(self, settings: Settings, paths: Paths) -> Any:
         return project(self.config, settings, **self.extra(settings, paths))
+
+
+def _archives(paths: Paths) -> dict:
+    from ..data.archives import archive_fingerprint, find_archives
+    return archive_fingerprint(find_archives(paths.input_dir))
 
 
 def _run_extract(paths: Paths, config: ExtractConfig) -> None:
@@ -128,7 +135,7 @@ TRAIN_UPSTREAM = ("features",)
 
 STAGES: tuple[Stage, ...] = (
     Stage("extract", (), ExtractConfig,
-          lambda p: [p.sample_submission, p.train_audio_dir, p.test_audio_dir], _run_extract),
+          lambda p: [p.sample_submission, p.train_audio_dir, p.test_audio_dir], _run_extract, inputs=_archives),
     Stage("prepare", ("extract",), PrepareConfig, lambda p: [p.index_csv, p.test_index_csv], _run_prepare),
     Stage("features", ("prepare",), FeaturesConfig,
           lambda p: [path for split in FEATURE_SPLITS for path in (p.feature_cache(split), p.feature_table(split))],
