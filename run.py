@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     make_demo_competition(paths.input_dir, seed=settings.seed)
                 else:
                     log.info("using the demo competition already in %s", paths.input_dir)
-            write_recipe(paths.recipe, settings)
+            if args.stage not in SIDE_STAGE_NAMES:  # a side stage shapes nothing the main chain reads
+                write_recipe(paths.recipe, settings)
             stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
