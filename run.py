@@ -83,8 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "archives) and run on it (default: off)")
     parser.add_argument("--score", type=Path, default=None, metavar="SOLUTION.csv",
                         help="instead of running stages, score --output against this solution file "
-                             "(fname,label[,Usage]) and print accuracy overall, per Usage and per class "
-                             "(default: none)")
+                             "(fname,label[,Usage], the true labels; never the submission itself) and print "
+                             "accuracy overall, per Usage and per class (default: none)")
     parser.add_argument("--verbose", action="store_true", help="log debug messages too (default: off)")
     return parser.parse_args(argv)
 
