@@ -16,6 +16,7 @@ from competition.core.config import Settings  # noqa: E402
 from competition.core.flags import DEFAULTS, add_setting_flags, read_recipe, settings_from_args  # noqa: E402
 from competition.core.paths import Paths  # noqa: E402
 from competition.inference.engines import engine_names  # noqa: E402
+from competition.predict.classify import LONG_RECORDINGS, LOUDEST  # noqa: E402
 from competition.stages import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 from competition.tasks import task_names  # noqa: E402
 
@@ -65,8 +66,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               "archives) and run on it (default: off)")
     running.add_argument("--verbose", action="store_true", help="log debug messages too (default: off)")
     commands = parser.add_argument_group("commands instead of stages (with the model trained in --work-dir)")
-    commands.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH.wav",
-                          help="print the label and top-3 probabilities of each WAV file (default: none)")
+    commands.add_argument("--classify", type=Path, nargs="+", default=None, metavar="PATH",
+                          help="print the label and top-3 probabilities of each WAV (FLAC, OGG) file, and of "
+                               "every one under each folder given (sorted, subfolders included) (default: none)")
+    commands.add_argument("--classify-long", choices=LONG_RECORDINGS, default=LOUDEST,
+                          help="with --classify: how a recording longer than one second is classified, by its "
+                               "loudest second or by each second from the start (one line each); each line says "
+                               f"which second it is (default: {LOUDEST})")
+    commands.add_argument("--classify-csv", type=Path, default=None, metavar="FILE.csv",
+                          help="with --classify: also write the results to this CSV "
+                               "(path,duration_s,window,start_s,label,confidence,error), once all are done "
+                               "(default: none)")
     commands.add_argument("--listen", default=None, metavar="PATH.wav|-",
                           help="slide the model over a recording of any length, rate and channel count, or over "
                                "raw 16 kHz 16-bit mono PCM on standard input (-), and print each command as it is "
@@ -76,20 +86,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                "as FILE.csv.partial while listening, renamed to FILE.csv when the stream ends "
                                "(default: none)")
     commands.add_argument("--score", type=Path, default=None, metavar="SOLUTION.csv",
-                          help="score --output against this solution file (fname,label[,Usage]) and print accuracy "
-                               "overall, per Usage and per class (default: none)")
+                          help="score --output against this solution file (fname,label[,Usage], the true labels; "
+                               "never the submission itself) and print accuracy overall, per Usage and per class "
+                               "(default: none)")
     add_setting_flags(parser, choices={"task": task_names(), "engine": engine_names()})
     return parser.parse_args(argv)
 
 
-def classify_files(paths: Paths, settings: Settings, files: list[Path]) -> int:
-    """Print one line per file as it is classified; a bad file is reported and the rest go on."""
-    from competition.predict.classify import classify
+def classify_files(paths: Paths, settings: Settings, given: list[Path], long_recordings: str,
+                   table: Path | None) -> int:
+    """Print one line per file (per second with every-second) as it is classified; a bad file is
+    reported and the rest go on."""
+    from competition.core.io import check_writable
+    from competition.predict.classify import classify, recordings, write_csv
 
-    failed = 0
-    for result in classify(paths, settings, files):
+    files = recordings(given)
+    if table:
+        check_writable(table.parent, "the folder of --classify-csv")  # before the work, not after
+    failed, results = 0, []
+    for result in classify(paths, settings, files, long_recordings):
         print(result.line(), file=sys.stderr if result.error else sys.stdout, flush=True)
         failed += bool(result.error)
+        results.append(result)
+    if table:
+        write_csv(table, results)
     if failed:
         print(f"error: {failed} of {len(files)} files could not be classified", file=sys.stderr)
     return 1 if failed else 0
@@ -151,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.detections and not args.listen:
         print("error: --detections only applies to --listen", file=sys.stderr)
         return 2
+    if (args.classify_csv or args.classify_long != LOUDEST) and not args.classify:
+        print("error: --classify-csv and --classify-long only apply to --classify", file=sys.stderr)
+        return 2
     if sum(map(bool, (args.listen, args.classify, args.score))) > 1:
         print("error: --listen, --classify and --score are separate commands: give one", file=sys.stderr)
         return 2
@@ -173,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_report(score(paths.output, args.score)))
             return 0
         if args.classify:
-            return classify_files(paths, settings, args.classify)
+            return classify_files(paths, settings, args.classify, args.classify_long, args.classify_csv)
         if args.listen:
             return listen_to(paths, settings, args.listen, args.detections)
         from competition import stages

@@ -53,3 +53,68 @@ def test_a_reader_that_stops_early_is_not_an_error(files):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 128 + signal.SIGPIPE
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_the_report_says_which_file_is_scored_against_which(files, capsys):
+    submission, solution = files
+    assert run.main(["--score", str(solution), "--output", str(submission)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"scoring {submission} (the submission) against {solution} (the solution)"
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1 and lines[0].startswith("error: "), captured
+    return lines[0]
+
+
+def test_the_submission_given_as_the_solution_is_refused(files, capsys, monkeypatch):
+    submission, _ = files
+    monkeypatch.chdir(submission.parent)  # the default --output, named relatively and absolutely
+    (submission.parent / "submissions").mkdir()
+    default = submission.parent / "submissions" / "submission.csv"
+    default.write_bytes(submission.read_bytes())
+    for given in ("submissions/submission.csv", str(default), "submissions/../submissions/submission.csv"):
+        assert run.main(["--score", given]) == 1
+        line = _one_error_line(capsys)
+        assert f"--score {given} is the submission being scored" in line and "fname,label[,Usage]" in line
+
+
+def test_a_link_to_the_submission_is_the_same_file(files, capsys):
+    submission, _ = files
+    link = submission.parent / "link.csv"
+    link.symlink_to(submission)
+    assert run.main(["--score", str(link), "--output", str(submission)]) == 1
+    assert "is the submission being scored" in _one_error_line(capsys)
+
+
+def test_a_copy_of_the_submission_is_refused_as_a_solution(files, capsys):
+    submission, _ = files
+    copy = submission.parent / "copy.csv"
+    copy.write_bytes(submission.read_bytes())
+    assert run.main(["--score", str(copy), "--output", str(submission)]) == 1
+    line = _one_error_line(capsys)
+    assert f"{copy} has the same content as the submission {submission}" in line
+    assert "expected a solution file: fname,label[,Usage]" in line
+
+
+@pytest.mark.parametrize("rows", [
+    {"fname": ["x", "y"], "label": ["yes", "no"]},  # other clips
+    {"fname": ["a", "b"], "label": ["", ""]},  # the same clips, unlabelled
+])
+def test_a_solution_without_labelled_rows_of_the_submission_is_refused(files, capsys, rows):
+    submission, solution = files
+    pd.DataFrame(rows).to_csv(solution, index=False)
+    assert run.main(["--score", str(solution), "--output", str(submission)]) == 1
+    line = _one_error_line(capsys)
+    assert f"error: {solution}: none of its" in line and "expected a solution file" in line
+
+
+def test_unlabelled_solution_rows_are_left_out_of_the_score(files):
+    submission, solution = files
+    table = pd.read_csv(solution)
+    table.loc[table["fname"] == "c", "label"] = ""  # the one wrong prediction
+    table.to_csv(solution, index=False)
+    report = score(submission, solution)
+    assert report["clips"] == 3 and report["accuracy"] == 1.0

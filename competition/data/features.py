@@ -66,6 +66,18 @@ def table_sources(paths: Paths, table: pd.DataFrame) -> list[Source]:
             for p, o, g, k in zip(table["path"], offsets, gains, kinds)]
 
 
+def read_feature_table(paths: Paths, split: str) -> pd.DataFrame:
+    """features/<split>.csv; a missing or unreadable one says to run the features stage."""
+    path = paths.feature_table(split)
+    try:
+        # as text: a speaker id of digits alone ("00176480") must stay the label it is
+        return pd.read_csv(path, keep_default_na=False, dtype={"label": str, "speaker": str, "word": str})
+    except FileNotFoundError as error:
+        raise PipelineError(f"{path} is missing: run --stage features (with this --work-dir)") from error
+    except (OSError, ValueError) as error:  # pandas' parser errors are ValueErrors
+        raise PipelineError(f"{path}: not readable as a feature table ({error}); run --stage features again") from error
+
+
 class ClipRows:
     """The clips of a table's rows, loaded a slice at a time (for engines that read audio, not the
     cache); an unreadable clip comes back as zeros, as the cache holds it."""

@@ -88,12 +88,17 @@ def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0
         return np.zeros(audio.clip_samples, np.float32)  # digital silence: nothing to read
     if offset > 0 and (window := _window_of_long_file(path, audio, offset)) is not None:
         return (window * np.float32(gain)).astype(np.float32, copy=False)
+    clip = fix_length(load_recording(path, audio)[offset:], audio.clip_samples) * np.float32(gain)
+    return clip.astype(np.float32, copy=False)
+
+
+def load_recording(path: Path, audio: AudioConfig) -> np.ndarray:
+    """A whole recording, mono, at audio.sample_rate, whatever its length."""
     rate, samples = read_wav(path)
     if rate != audio.sample_rate:
         divisor = math.gcd(rate, audio.sample_rate)
         samples = scipy.signal.resample_poly(samples, audio.sample_rate // divisor, rate // divisor)
-    clip = fix_length(samples[offset:], audio.clip_samples) * np.float32(gain)
-    return clip.astype(np.float32, copy=False)
+    return samples
 
 
 def _window_of_long_file(path: Path, audio: AudioConfig, offset: int) -> np.ndarray | None:

@@ -84,7 +84,13 @@ class KerasEngine:
             if not (model_dir / name).exists():
                 raise PipelineError(f"{model_dir / name} (a member listed in the inference config beside it) is "
                                     "missing: run --stage train again")
-            members.append(KerasMember(keras.models.load_model(model_dir / name)))
+            try:
+                model = keras.models.load_model(model_dir / name)
+            except Exception as error:  # noqa: BLE001 - Keras passes on whatever its zip, JSON and HDF5 readers raise
+                said = " ".join(str(error).split())  # Keras's messages run over several lines
+                raise PipelineError(f"{model_dir / name}: not a loadable Keras model ({type(error).__name__}: "
+                                    f"{said}); run --stage train again") from error
+            members.append(KerasMember(model))
         return members
 
 

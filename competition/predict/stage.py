@@ -10,7 +10,7 @@ from .. import PipelineError
 from ..core.config import PredictConfig
 from ..core.io import atomic_path
 from ..core.paths import Paths
-from ..data.features import ClipRows, FeatureRows, table_sources
+from ..data.features import ClipRows, FeatureRows, read_feature_table, table_sources
 from ..inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def predict(paths: Paths, config: PredictConfig) -> None:
     if predictor.task.name != config.task:
         raise PipelineError(f"the model in {paths.model_dir} was trained for task {predictor.task.name}, "
                             f"not {config.task}; run --stage train with --task {config.task}")
-    table = pd.read_csv(paths.feature_table("test"), keep_default_na=False)
+    table = read_feature_table(paths, "test")
     inputs = test_inputs(paths, predictor, table)  # streamed: memory stays at one batch
     log.info("%d model(s) run by %s, test-time shifts %s rows, decision threshold %.2f", len(predictor.members),
              config.engine, list(predictor.config.tta_shifts), predictor.config.unknown_threshold)

@@ -49,6 +49,26 @@ def read(paths: Paths, name: str) -> dict | None:
     return manifest if isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT else None
 
 
+def unusable(paths: Paths, name: str) -> str:
+    """Why `read` found no manifest of stage `name`: none written, or one it cannot trust."""
+    path = paths.manifest(name)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return "no finished run recorded"
+    except (OSError, ValueError) as error:
+        return f"its manifest {path} is not readable ({error}): truncated or damaged"
+    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    return (f"its manifest {path} is of format {found}, from another version of this pipeline "
+            f"(expected {MANIFEST_FORMAT})")
+
+
+def outputs(paths: Paths, manifest: dict) -> list[tuple[Path, int]]:
+    """The files a finished run wrote, each with the size it had."""
+    return [(paths.work_dir / recorded, recorded_size)  # an absolute path stays as it is
+            for recorded, recorded_size in manifest.get("outputs", {}).items()]
+
+
 def size(path: Path) -> int:
     """Bytes of a file, or the number of files under a folder."""
     if path.is_dir():

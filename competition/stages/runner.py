@@ -20,7 +20,7 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
     """Why `stage` must run again, or None when its outputs are up to date."""
     manifest = manifests.read(paths, stage.name)
     if manifest is None:
-        return "no finished run recorded"
+        return manifests.unusable(paths, stage.name)
     wanted, recorded = manifests.normalised(stage.configure(settings, paths)), manifest.get("config", {})
     # a setting added since the run, and left at its default, changes nothing the run made
     defaults = manifests.normalised(stage.configure(Settings(task=settings.task), paths))
@@ -37,8 +37,7 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
         log.info("stage %s: its input archives are gone; keeping what it extracted", stage.name)
     if manifest.get("inputs") != inputs:
         return "input archives changed"
-    for recorded_path, size in manifest.get("outputs", {}).items():
-        path = paths.work_dir / recorded_path  # an absolute path stays as it is
+    for path, size in manifests.outputs(paths, manifest):
         if not path.exists() or manifests.size(path) != size:
             return f"output {path} is missing or changed"
     return None
@@ -47,10 +46,9 @@ def staleness(stage: Stage, paths: Paths, settings: Settings) -> str | None:
 def run_stage(stage: Stage, paths: Paths, settings: Settings) -> None:
     for name in stage.upstream:
         if manifests.read(paths, name) is None:
-            older = " (its manifest is from an older version of this pipeline)" if paths.manifest(name).exists() else ""
             raise PipelineError(
                 f"stage {stage.name} needs the output of stage {name}, which has not finished in "
-                f"{paths.work_dir}{older}; run --stage {name} first (or --stage all)"
+                f"{paths.work_dir} ({manifests.unusable(paths, name)}); run --stage {name} first (or --stage all)"
             )
         stale = staleness(stage_by_name(name), paths, settings)
         if stale:
@@ -102,4 +100,12 @@ def _run(stage_name: str, paths: Paths, settings: Settings, rerun_from: str | No
             log.info("stage %s: up to date, skipped", stage.name)
             continue
         log.info("stage %s: runs because %s", stage.name, reason)
-        run_stage(stage, paths, settings)
+        recorded = paths.manifest(stage.name).exists()  # before run_stage removes it
+        try:
+            run_stage(stage, paths, settings)
+        except PipelineError as error:
+            if not recorded:  # a first run: the error says all there is
+                raise
+            # a finished run the folder no longer holds whole (copied in part, damaged): say which file
+            raise PipelineError(f"stage {stage.name} had to run again because {reason}, and could not: "
+                                f"{error}") from error
