@@ -8,6 +8,7 @@ import pandas as pd
 from .. import PipelineError
 from ..core.config import TrainConfig
 from ..core.paths import Paths
+from ..data.features import read_feature_table
 
 
 def check_cache_shape(shape: tuple[int, ...], config: TrainConfig, where) -> None:
@@ -44,12 +45,6 @@ def cached_split(paths: Paths, config: TrainConfig, split: str) -> tuple[np.ndar
             f"{len(table)}; rerun --stage features"
         )
     return features, table
-
-
-def read_feature_table(paths: Paths, split: str) -> pd.DataFrame:
-    # as text: a speaker id of digits alone ("00176480") must stay the label it is
-    return pd.read_csv(paths.feature_table(split), keep_default_na=False,
-                       dtype={"label": str, "speaker": str, "word": str})
 
 
 def readable_rows(y: np.ndarray) -> np.ndarray:
