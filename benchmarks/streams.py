@@ -791,6 +791,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: default threshold {default['threshold']:g}: {default['false_accepts_per_hour']:.1f} "
                   f"false accepts per hour, {default['missed']:.1%} of {default['commands']} commands missed "
                   f"({default['not_found']:.1%} not found, {default['wrong']:.1%} wrongly named)")
+            prefix = "false_accepts_per_hour."
+            each = [f"{column.removeprefix(prefix)} {default[column]:.1f}"
+                    for column in rows if column.startswith(prefix)]
+            print(f"  false accepts per hour by stream: {', '.join(each)}")
             for most in args.most_per_hour:
                 chosen = lowest_threshold(rows, most)
                 at = rows[rows["threshold"] == chosen].iloc[0] if chosen is not None else None

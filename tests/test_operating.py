@@ -184,6 +184,7 @@ def test_the_replay_is_the_recogniser_run_at_each_threshold(made_up):
                                               columns=["time_s", "label"])
         accepts = len(heard["words"]) + len(heard["talk"])
         assert row.false_accepts == accepts
+        assert points.loc[row.Index, "false_accepts_per_hour.talk"] == pytest.approx(len(heard["talk"]) * 12.0)
         assert row.false_accepts_per_hour == pytest.approx(accepts / 900.0 * 3600.0)
         commands = score(made_up[2].labels, heard["commands"], 300.0)
         assert row.commands == 96

@@ -132,7 +132,8 @@ def operating_points(streams: Sequence[ScoredStream], labels: Sequence[str], com
     - `false_accepts_per_hour`: detections in the negative streams per hour of them;
     - `correct`, `wrong`, `not_found`: shares of the command streams' commands; `missed` = 1 - `correct`
       (not found, or found under another name: the DET curve's y);
-    - `false_per_hour_commands`: detections matching no command in the command streams, per hour of them.
+    - `false_per_hour_commands`: detections matching no command in the command streams, per hour of them;
+    - `false_accepts_per_hour.NAME`: each negative stream's own rate.
     """
     negative = [s for s in streams if s.negative]
     positive = [s for s in streams if not s.negative]
@@ -141,11 +142,12 @@ def operating_points(streams: Sequence[ScoredStream], labels: Sequence[str], com
     for threshold in thresholds:
         setting = dataclasses.replace(config, listen_threshold=float(threshold))
         tally = dict.fromkeys(("commands", "correct", "wrong", "not_found", "false"), 0)
-        accepts = 0
+        accepts, by_stream = 0, {}
         for stream in streams:
             found = replay(Recognizer.configured(labels, commands, setting), stream.times, stream.scores)
             if stream.negative:
                 accepts += len(found)
+                by_stream[f"false_accepts_per_hour.{stream.name}"] = per_hour(len(found), stream.seconds)
             else:
                 for key, value in counts(stream.labels, found).items():
                     if key in tally:
@@ -158,7 +160,7 @@ def operating_points(streams: Sequence[ScoredStream], labels: Sequence[str], com
             "correct": tally["correct"] / n, "wrong": tally["wrong"] / n, "not_found": tally["not_found"] / n,
             "false_per_hour_commands": per_hour(tally["false"], positive_s) if positive else np.nan,
             "false_accepts": accepts, "negative_hours": negative_s / SECONDS_PER_HOUR,
-            "commands": tally["commands"],
+            "commands": tally["commands"], **by_stream,
         })
     return pd.DataFrame(rows)
 
