@@ -158,7 +158,8 @@ def burst(noises: list[np.ndarray], seconds: float, noise_dbfs: float, rng: np.r
     """(samples, index of the file): a stretch of a noise file from the bed's level up to -20 dBFS (or
     20 dB over the bed where that is louder): a tap, a door."""
     which = int(rng.integers(len(noises)))
-    noise, size = noises[which], int(seconds * RATE)
+    noise = noises[which]
+    size = min(int(seconds * RATE), len(noise))
     start = int(rng.integers(0, len(noise) - size + 1))
     piece = noise[start:start + size]
     loudness = 10 ** (rng.uniform(noise_dbfs, max(noise_dbfs + 20, -20.0)) / 20)
