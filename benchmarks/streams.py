@@ -434,6 +434,26 @@ def format_score(result: dict) -> str:
             f"{result['false_per_min']:.2f} false detections per minute ({result['false_per_hour']:.1f} per hour)")
 
 
+def heard_before(labels: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
+    """Each detection beside the last event laid before it (its onset, label and source where the labels
+    have one): on a negative stream, what the false accept was made of."""
+    events = labels.rename(columns={"time_s": "onset_s", "label": "event"}).sort_values("onset_s")
+    found = detections.sort_values("time_s").astype({"time_s": float})
+    return pd.merge_asof(found, events.astype({"onset_s": float}), left_on="time_s", right_on="onset_s",
+                         direction="backward")
+
+
+def _word(source: str) -> str:
+    """A clip's word from its path (train/audio/WORD/...), a piece of it marked *, a talk sentence's words
+    in turn; any other source as it is."""
+    if " + " in source:
+        return " ".join(_word(part) for part in source.split(" + "))
+    parts = source.split("/")
+    if len(parts) != 4 or parts[0] != "train":
+        return source
+    return parts[2] + ("*" if "[" in parts[3] else "")
+
+
 def _seconds(audio: Path | None, seconds: float | None) -> float:
     if seconds:
         return seconds
@@ -576,7 +596,9 @@ def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[i
 
 # --- the DET curve: false accepts per hour against commands missed ------------------------------
 
-DET_THRESHOLDS = tuple(round(t, 3) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999))
+# a softmax's top score saturates: the few false accepts an hour that matter lie at 1 - 1e-3 and beyond
+DET_THRESHOLDS = tuple(round(t, 6) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995,
+                                             0.9998, 0.9999, 0.99995, 0.99998, 0.99999))
 
 
 def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
@@ -632,8 +654,8 @@ def plot_det(points: pd.DataFrame, path: Path) -> list[str]:
         axes.plot(x[default.index], 100 * default["missed"], marker="o", markersize=10, linestyle="none",
                   color=line.get_color())
         for index, row in default.iterrows():
-            axes.annotate(f"default {row['threshold']:g}", (x[index], 100 * row["missed"]),
-                          textcoords="offset points", xytext=(6, 6), color=line.get_color())
+            axes.annotate(f"{name}: default {row['threshold']:g}", (x[index], 100 * row["missed"]),
+                          textcoords="offset points", xytext=(-8, 8), ha="right", color=line.get_color())
     axes.set_xscale("log")
     axes.axvline(floor, color="grey", linewidth=0.5, linestyle=":")
     axes.set_xlabel(f"false accepts per hour on {points['negative_hours'].max():.2f} h of negative streams "
@@ -700,6 +722,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detections", type=Path, required=True)
     p.add_argument("--audio", type=Path, default=None, help="the stream, for its length")
     p.add_argument("--seconds", type=float, default=None, help="the stream's length, instead of --audio")
+    p.add_argument("--sources", action="store_true",
+                   help="also count the detections by what was laid last before each (a negative stream's "
+                        "labels name the word, sentence or noise file) and the label they were given")
     p.add_argument("--wrong", action="store_true",
                    help="also list each command found with the wrong name: its onset and label, the detection's "
                         "time, label and confidence, and how long after the onset it came")
@@ -726,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commands", type=Path, nargs="+", required=True, help="streams of commands (make)")
     p.add_argument("--threshold", type=float, nargs="+", default=list(DET_THRESHOLDS),
                    help="thresholds to replay (the default's is always added; default 0.30 to 0.98 by 0.02, then "
-                        "0.99 to 0.999)")
+                        "0.99 to 0.99999)")
     p.add_argument("--most-per-hour", type=float, nargs="+", default=[1.0, 5.0],
                    help="print each model's lowest threshold with at most this many false accepts per hour")
     p.add_argument("--engine", default="keras")
@@ -757,6 +782,11 @@ def main(argv: list[str] | None = None) -> int:
         labels = pd.read_csv(args.labels, keep_default_na=False)
         detections = pd.read_csv(args.detections, keep_default_na=False)
         print(format_score(score(labels, detections, _seconds(args.audio, args.seconds))))
+        if args.sources:
+            heard = heard_before(labels, detections)
+            heard["heard"] = (heard["source"] if "source" in heard else heard["event"]).fillna("").map(_word)
+            table = heard.groupby(["heard", "label"]).size().rename("detections").reset_index()
+            print(table.sort_values("detections", ascending=False, kind="stable").head(20).to_string(index=False))
         if args.wrong:
             pairs = matched(labels, detections)
             wrong = pairs[pairs["label"] != pairs["found"]]

@@ -136,6 +136,19 @@ def test_every_detection_in_a_negative_stream_is_a_false_accept(tmp_path, capsys
     assert capsys.readouterr().out.strip() == "no commands, 3 detections: 6.0 false accepts per hour"
 
 
+def test_score_counts_the_false_accepts_by_what_was_said_before_them(tmp_path, capsys):
+    labels = pd.DataFrame([(1.0, "unknown", "train/audio/two/a_nohash_0.wav"),
+                           (4.0, "unknown", "train/audio/dog/b_nohash_0.wav + train/audio/two/a_nohash_0.wav[0.1:0.3]"),
+                           (9.0, "silence", "running_tap.wav")], columns=["time_s", "label", "source"])
+    found = pd.DataFrame([(1.9, "go"), (3.5, "go"), (4.8, "down"), (12.0, "stop")], columns=["time_s", "label"])
+    labels.to_csv(tmp_path / "n.labels.csv", index=False)
+    found.to_csv(tmp_path / "n.csv", index=False)
+    _streams().main(["score", "--labels", str(tmp_path / "n.labels.csv"), "--detections", str(tmp_path / "n.csv"),
+                     "--seconds", "3600", "--sources"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == [["two", "go", "2"], ["dog", "two*", "down", "1"], ["running_tap.wav", "stop", "1"]]
+
+
 # ---- the replay over made-up window scores --------------------------------------------------------
 
 HOP = 0.2
