@@ -756,6 +756,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="print each model's lowest threshold with at most this many false accepts per hour")
     p.add_argument("--engine", default="keras")
     p.add_argument("--cache", type=Path, default=None, help="keep each stream's window scores here")
+    p.add_argument("--against", type=Path, nargs="+", default=[],
+                   help="earlier det CSVs (benchmarks/det-tables/) drawn beside the models, their rows written "
+                        "again; only comparable on the same streams")
     p.add_argument("--output", type=Path, default=Path("benchmarks/results/det"),
                    help="writes OUTPUT.csv and OUTPUT.png")
     args = parser.parse_args(argv)
@@ -812,7 +815,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "det":
         from competition.core.io import atomic_path
 
+        earlier = [pd.read_csv(path) for path in args.against]
+        if clash := sorted({name for name, _ in args.model} & {name for table in earlier for name in table["model"]}):
+            raise SystemExit(f"error: --against holds models named {', '.join(clash)} too; give --model another label")
         points = det_points(args.model, args.negatives, args.commands, args.threshold, args.engine, args.cache)
+        points = pd.concat([*earlier, points], ignore_index=True)
         csv_path, png_path = args.output.with_suffix(".csv"), args.output.with_suffix(".png")
         with atomic_path(csv_path) as temp:
             points.to_csv(temp, index=False, float_format="%.5g")

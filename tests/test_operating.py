@@ -253,6 +253,20 @@ def test_det_writes_one_curve_per_model_with_its_default(made_up, tmp_path, monk
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "base: default threshold 0.7:" in capsys.readouterr().out
     assert streams.plot_det(table, tmp_path / "again.png") == ["base", "sharp"]
+    # an earlier table drawn beside a new model: its rows come back as they were, under their own label
+    table[table["model"] == "base"].to_csv(tmp_path / "earlier.csv", index=False)
+    streams.main(["det", "--model", f"new={tmp_path / 'sharp'}", "--negatives", str(paths["words"]),
+                  str(paths["talk"]), "--commands", str(paths["commands"]), "--threshold", "0.5", "0.9",
+                  "--against", str(tmp_path / "earlier.csv"), "--output", str(tmp_path / "both")])
+    both = pd.read_csv(tmp_path / "both.csv")
+    assert list(dict.fromkeys(both["model"])) == ["base", "new"]
+    assert both[both["model"] == "base"].reset_index(drop=True).equals(table[table["model"] == "base"])
+    sharp = table.loc[table["model"] == "sharp", "missed"]
+    assert both.loc[both["model"] == "new", "missed"].tolist() == sharp.tolist()
+    with pytest.raises(SystemExit, match="--against holds models named base too"):
+        streams.main(["det", "--model", f"base={tmp_path / 'base'}", "--negatives", str(paths["words"]),
+                      "--commands", str(paths["commands"]), "--against", str(tmp_path / "earlier.csv"),
+                      "--output", str(tmp_path / "clash")])
     with pytest.raises(SystemExit, match="their labels hold commands"):
         streams.main(["det", "--model", f"base={tmp_path / 'base'}", "--negatives", str(paths["commands"]),
                       "--commands", str(paths["commands"]), "--output", str(out)])
