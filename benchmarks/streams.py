@@ -646,7 +646,7 @@ def plot_det(points: pd.DataFrame, path: Path) -> list[str]:
     floor = 0.5 / points["negative_hours"].max()
     figure, axes = plt.subplots(figsize=(7, 5))
     names = list(dict.fromkeys(points["model"]))
-    for name in names:
+    for order, name in enumerate(names):
         rows = points[points["model"] == name].sort_values("threshold")
         x = rows["false_accepts_per_hour"].clip(lower=floor)
         (line,) = axes.plot(x, 100 * rows["missed"], marker=".", label=name)
@@ -655,7 +655,8 @@ def plot_det(points: pd.DataFrame, path: Path) -> list[str]:
                   color=line.get_color())
         for index, row in default.iterrows():
             axes.annotate(f"{name}: default {row['threshold']:g}", (x[index], 100 * row["missed"]),
-                          textcoords="offset points", xytext=(-8, 8), ha="right", color=line.get_color())
+                          textcoords="offset points", xytext=(-8, 8 + 14 * order), ha="right",
+                          color=line.get_color())  # one above another where the models' defaults meet
     axes.set_xscale("log")
     axes.axvline(floor, color="grey", linewidth=0.5, linestyle=":")
     axes.set_xlabel(f"false accepts per hour on {points['negative_hours'].max():.2f} h of negative streams "
