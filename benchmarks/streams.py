@@ -12,6 +12,12 @@
     python benchmarks/streams.py score --labels val1.labels.csv --detections det.csv --audio val1.wav
     # choose the recogniser's settings on validation streams (never on the test's labels)
     python benchmarks/streams.py sweep --work-dir WORK --stream val1.wav val2.wav
+    # 20 minutes in which no command is said: the validation speakers' other words, one by one
+    python benchmarks/streams.py negatives --kind words --index WORK/prepare/index.csv --clips WORK/extract \
+        --minutes 20 --seed 1 --output words.wav
+    # false accepts per hour on negative streams against commands missed, one line per model
+    python benchmarks/streams.py det --model default=WORK --negatives words.wav --commands val1.wav \
+        --cache cache --output det
 
 `make` takes clips from a solution file (`fname,label`, fname relative to --clips) in the file's
 own mix of labels: commands, unknown words and, where the file has them, silence clips. Where it
@@ -21,12 +27,21 @@ clip keeps its recorded level; the gap before it is uniform in [gap-min, gap-max
 bed is a chain of stretches of the noise files, each brought to --noise-dbfs RMS (dB full
 scale). The labels CSV (`time_s,label`) gives each clip's onset, distractors included.
 
-`score` applies the matching rule: a detection matches a command (one of the ten) whose onset is
-at most 1.75 s before it and not after it; each command and each detection is matched at most
-once. Among the matchings allowed, the one with the most matches is taken, and among those the
-one with the most correct names (an assignment problem, solved exactly). It reports the shares of
-commands found and correctly named, found with the wrong name and missed, and the detections that
-match no command, per minute.
+`negatives` builds a stream in which no command is said, from one split of a prepare index (the
+validation split: speakers the model never trained on), over the same noise bed as `make`, with
+`make`'s placement: `words`, the split's auxiliary words (never one of the ten commands) one after
+another with short pauses; `talk`, "sentences" of two to six of those words and pieces of them
+joined without pauses; `noise`, bursts of the noise files (the split's own stretch of each) over
+the bed; `synth`, sentences holding no command spoken by espeak-ng in several voices and speeds.
+Its labels CSV (`time_s,label,source`) lists what was laid where; none of it is a command.
+
+`score` applies the matching rule of `competition/streaming/operating.py` (a detection matches a
+command whose onset is at most 1.75 s before it and not after it, each at most once). It reports the
+shares of commands found and correctly named, found with the wrong name and missed, and the
+detections that match no command, per minute and per hour; on a negative stream every detection is
+a false accept. `det` replays the recogniser over each stream's cached window scores at a list of
+thresholds and draws false accepts per hour on the negative streams against the share of commands
+missed (not found, or wrongly named), one line per model, each model's default marked.
 """
 from __future__ import annotations
 
@@ -36,6 +51,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,11 +61,17 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from competition.core.labels import COMMANDS  # noqa: E402
+from competition.core.labels import AUXILIARY_WORDS, BACKGROUND_NOISE_DIR, COMMANDS  # noqa: E402
+from competition.streaming.operating import (  # noqa: E402
+    ScoredStream,
+    lowest_threshold,
+    matched,
+    operating_points,
+    replay,
+    score,
+)
 
 RATE = 16_000
-TOLERANCE_S = 1.75
-EPSILON_S = 1e-6  # times are written to the millisecond: "exactly 1.75 s" must still match
 
 
 # --- the validation solution file ---------------------------------------------------------------
@@ -103,118 +125,333 @@ def noise_bed(noises: list[np.ndarray], length: int, level_rms: float, rng: np.r
     return bed
 
 
-def make_stream(solution: pd.DataFrame, clips: Path, noise_folder: Path, minutes: float, seed: int,
-                noise_dbfs: float = -50.0, gap: tuple[float, float] = (0.5, 2.5),
-                silence_share: float = 0.1) -> tuple[np.ndarray, pd.DataFrame]:
-    """(samples at 16 kHz, labels `time_s,label`), both fixed by the seed."""
+def load_noises(noise_folder: Path) -> list[np.ndarray]:
     from competition.frontend.audio import audio_files
 
-    rng = np.random.default_rng(seed)
-    length = int(round(minutes * 60 * RATE))
     noise_files = audio_files(noise_folder)
     if not noise_files:
         raise SystemExit(f"error: {noise_folder}: no noise recordings (.wav, .flac, .ogg); expected background noise")
-    noises = [_read_mono(path) for path in noise_files]
-    level = 10 ** (noise_dbfs / 20)
-    stream = noise_bed(noises, length, level, rng)
-    rows = solution.iloc[rng.permutation(len(solution))].itertuples(index=False)
-    bursts = silence_share if not (solution["label"] == "silence").any() else 0.0
-    events = []
-    ms = RATE // 1000  # onsets on whole milliseconds, so that the labels' times are exact
+    return [_read_mono(path) for path in noise_files]
+
+
+def place(stream: np.ndarray, events: Iterator[tuple], gap: tuple[float, float], rng: np.random.Generator) -> list:
+    """Add the events' clips (each `(clip, *fields)`) to `stream` one after another, each onset on a
+    whole millisecond (so the labels' times are exact) after a pause uniform in `gap` seconds, until
+    the next would not fit with the shortest pause after it. Returns `(onset_s, *fields)` per clip."""
+    ms = RATE // 1000
 
     def gap_samples() -> int:
         return int(rng.uniform(*gap) * 1000) * ms
 
+    placed = []
     at = gap_samples()
-    while True:
-        if rng.random() < bursts:
-            noise = noises[rng.integers(len(noises))]
-            start = int(rng.integers(0, len(noise) - RATE + 1))
-            burst = noise[start:start + RATE]
-            # from the bed's level up to -20 dBFS (or 20 dB over the bed where that is louder): a tap, a door
-            loudness = 10 ** (rng.uniform(noise_dbfs, max(noise_dbfs + 20, -20.0)) / 20)
-            clip, label = burst * np.float32(loudness / _rms(burst)), "silence"
-        else:
-            row = next(rows, None)
-            if row is None:
-                print(f"warning: the {len(solution)} clips ran out at {at / RATE:.0f} s", file=sys.stderr)
-                break
-            clip, label = _read_mono(clips / row.fname), row.label
-        if at + len(clip) + int(gap[0] * RATE) > length:
+    for clip, *fields in events:
+        if at + len(clip) + int(gap[0] * RATE) > len(stream):
             break
         stream[at:at + len(clip)] += clip
-        events.append((at // ms / 1000, label))
+        placed.append((at // ms / 1000, *fields))
         at += -(-len(clip) // ms) * ms + gap_samples()
+    return placed
+
+
+def burst(noises: list[np.ndarray], seconds: float, noise_dbfs: float, rng: np.random.Generator) -> tuple:
+    """(samples, index of the file): a stretch of a noise file from the bed's level up to -20 dBFS (or
+    20 dB over the bed where that is louder): a tap, a door."""
+    which = int(rng.integers(len(noises)))
+    noise = noises[which]
+    size = min(int(seconds * RATE), len(noise))
+    start = int(rng.integers(0, len(noise) - size + 1))
+    piece = noise[start:start + size]
+    loudness = 10 ** (rng.uniform(noise_dbfs, max(noise_dbfs + 20, -20.0)) / 20)
+    return piece * np.float32(loudness / _rms(piece)), which
+
+
+def make_stream(solution: pd.DataFrame, clips: Path, noise_folder: Path, minutes: float, seed: int,
+                noise_dbfs: float = -50.0, gap: tuple[float, float] = (0.5, 2.5),
+                silence_share: float = 0.1) -> tuple[np.ndarray, pd.DataFrame]:
+    """(samples at 16 kHz, labels `time_s,label`), both fixed by the seed."""
+    rng = np.random.default_rng(seed)
+    length = int(round(minutes * 60 * RATE))
+    noises = load_noises(noise_folder)
+    stream = noise_bed(noises, length, 10 ** (noise_dbfs / 20), rng)
+    rows = solution.iloc[rng.permutation(len(solution))].itertuples(index=False)
+    bursts = silence_share if not (solution["label"] == "silence").any() else 0.0
+
+    def events() -> Iterator[tuple[np.ndarray, str]]:
+        while True:
+            if rng.random() < bursts:
+                yield burst(noises, 1.0, noise_dbfs, rng)[0], "silence"
+                continue
+            row = next(rows, None)
+            if row is None:
+                print(f"warning: the {len(solution)} clips ran out", file=sys.stderr)
+                return
+            yield _read_mono(clips / row.fname), row.label
+
+    placed = place(stream, events(), gap, rng)
     np.clip(stream, -1.0, 1.0, out=stream)
-    return stream, pd.DataFrame(events, columns=["time_s", "label"])
+    return stream, pd.DataFrame(placed, columns=["time_s", "label"])
 
 
 def write_stream(path: Path, samples: np.ndarray, labels: pd.DataFrame, rate: int = RATE, channels: int = 1) -> Path:
-    """The WAV (16-bit PCM, at `rate`, `channels` copies of the signal) and `<stem>.labels.csv` beside it."""
+    """The WAV (16-bit PCM, at `rate`, `channels` copies of the signal) and `<stem>.labels.csv` beside it,
+    each written whole or not at all (the labels first: a WAV is never there without them)."""
     import soundfile
+
+    from competition.core.io import atomic_path
 
     if rate != RATE:
         import scipy.signal
 
         divisor = math.gcd(rate, RATE)
         samples = scipy.signal.resample_poly(samples, rate // divisor, RATE // divisor).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
-    soundfile.write(path, data, rate, subtype="PCM_16")
     labels_path = path.with_name(path.stem + ".labels.csv")
-    labels.to_csv(labels_path, index=False, float_format="%.3f")
+    with atomic_path(labels_path) as temp:
+        labels.to_csv(temp, index=False, float_format="%.3f")
+    with atomic_path(path) as temp:
+        soundfile.write(temp, data, rate, subtype="PCM_16", format="WAV")
     return labels_path
 
 
-# --- the scorer ---------------------------------------------------------------------------------
+# --- negative streams: no command said ----------------------------------------------------------
 
-def match(onsets: np.ndarray, truth: np.ndarray, times: np.ndarray, found: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (command, detection): onset <= detection time <= onset + 1.75 s, each side used at
-    most once; the most pairs, and among those the most correctly named."""
-    from scipy.optimize import linear_sum_assignment
+NEGATIVE_KINDS = ("words", "talk", "noise", "synth")
+NEGATIVE_COLUMNS = ["time_s", "label", "source"]
+# Sentences for `synth`, none holding one of the ten commands (checked by `command_free`): the
+# everyday words around a speaker that share sounds with them (going, upper, offer, yesterday, ...).
+SENTENCES = (
+    "the kettle is boiling in the kitchen",
+    "going upstairs to fetch a blanket",
+    "we had pasta with tomatoes for dinner",
+    "the offer ends at the weekend",
+    "yesterday it rained all afternoon",
+    "could you pass me the salt please",
+    "my sister lives near the station",
+    "the cat sat by the warm window",
+    "there is a parcel at the door for you",
+    "i think the meeting was moved to friday",
+    "the upper shelf is full of books",
+    "put the kettle over there",
+    "she is going to the market later",
+    "did you remember the bread and milk",
+    "the bus was late again this morning",
+    "those flowers need some water",
+    "the children are playing in the garden",
+    "it was a lovely walk along the river",
+    "we should paint the hall a lighter colour",
+    "how much was the ticket to london",
+    "the radio was playing an old song",
+    "he dropped his keys behind the sofa",
+    "the dog barked at the postman",
+    "i will call you after lunch",
+    "the oven takes a while to warm",
+    "seven people came to the party",
+    "the shop shuts early every sunday",
+    "she laughed at the silly joke",
+    "there were apples and pears in the bowl",
+    "a bird is singing in the tree outside",
+    "the weather forecast says sunny spells",
+    "the lift is broken so take the stairs",
+    "what time does the film start tonight",
+    "the bicycle has a flat tyre",
+    "i borrowed a book from the library",
+    "the neighbours are having a barbecue",
+    "please lower the volume a little",
+    "the coffee is too hot to drink",
+    "our train departs at half past nine",
+    "the window cleaner comes every month",
+)
+SYNTH_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us+f3", "en-gb+f4", "en-us+m7")
+SYNTH_SPEEDS = (130, 155, 180, 205)  # words a minute
 
-    if not len(onsets) or not len(times):
-        return []
-    onsets, times = np.asarray(onsets, float), np.asarray(times, float)
-    truth, found = np.array(truth, dtype=str), np.array(found, dtype=str)
-    delay = times[None, :] - onsets[:, None]
-    allowed = (delay >= -EPSILON_S) & (delay <= TOLERANCE_S + EPSILON_S)
-    # a pair is worth more than any number of correct names among the others
-    weight = np.where(allowed, len(onsets) + 1 + (truth[:, None] == found[None, :]), 0)
-    rows, cols = linear_sum_assignment(weight, maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
+
+def command_free(sentence: str) -> bool:
+    """Whether no word of `sentence` is one of the ten commands."""
+    import re
+
+    return not set(re.findall(r"[a-z']+", sentence.lower())) & set(COMMANDS)
 
 
-PAIR_COLUMNS = ["onset_s", "label", "time_s", "found", "delay_s", "confidence"]
+def auxiliary_clips(index: Path, split: str) -> pd.DataFrame:
+    """`path,word,speaker` of the recorded clips of the auxiliary words (never a command) in one split."""
+    table = pd.read_csv(index, keep_default_na=False)
+    rows = table[(table["split"] == split) & (table["kind"] == "clip") & table["word"].isin(AUXILIARY_WORDS)]
+    if rows.empty:
+        raise SystemExit(f"error: {index}: no recorded clips of auxiliary words ({', '.join(AUXILIARY_WORDS[:3])}, "
+                         f"...) in split {split!r}")
+    return rows[["path", "word", "speaker"]].reset_index(drop=True)
 
 
-def matched(labels: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
-    """The pairs `score` counts, one row each: the command's onset and label, the detection's time and
-    label, how long after the onset it came, and its confidence (empty where the detections have none)."""
-    commands = labels[labels["label"].isin(COMMANDS)].sort_values("time_s")
-    onsets, truth = commands["time_s"].to_numpy(float), commands["label"].to_numpy(str)
-    times, found = detections["time_s"].to_numpy(float), detections["label"].to_numpy(str)
-    confidence = (detections["confidence"].to_numpy(float) if "confidence" in detections
-                  else np.full(len(detections), np.nan))
-    rows = [(onsets[r], truth[r], times[c], found[c], times[c] - onsets[r], confidence[c])
-            for r, c in match(onsets, truth, times, found)]
-    return pd.DataFrame(rows, columns=PAIR_COLUMNS).sort_values("onset_s", ignore_index=True)
+def split_noises(noises: list[np.ndarray], split: str) -> list[np.ndarray]:
+    """Each noise file's stretch that `split` draws its silence from (prepare's rule)."""
+    from competition.data.prepare import noise_window_starts
+
+    stretches = []
+    for noise in noises:
+        low, high = noise_window_starts(len(noise) - RATE, split)
+        stretches.append(noise[low:high + RATE])
+    return stretches
 
 
-def score(labels: pd.DataFrame, detections: pd.DataFrame, seconds: float) -> dict:
-    pairs = matched(labels, detections)
-    n_commands = int(labels["label"].isin(COMMANDS).sum())
-    correct = int((pairs["label"] == pairs["found"]).sum())
-    n = max(n_commands, 1)
-    return {"commands": n_commands, "detections": len(detections), "correct": correct / n,
-            "wrong": (len(pairs) - correct) / n, "missed": (n_commands - len(pairs)) / n,
-            "false_per_min": (len(detections) - len(pairs)) / (seconds / 60)}
+def voiced(clip: np.ndarray, floor_db: float = 30.0, frame: int = RATE // 100) -> np.ndarray:
+    """The clip from its first to its last 10 ms frame within `floor_db` of its loudest: the word
+    without the recording's silence around it."""
+    frames = len(clip) // frame
+    if frames < 2:
+        return clip
+    energy = np.square(clip[:frames * frame].reshape(frames, frame), dtype=np.float64).mean(axis=1)
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-floor_db / 10))
+    return clip[loud[0] * frame:(loud[-1] + 1) * frame]
 
+
+def crossfade(pieces: list[np.ndarray], overlap: int = RATE // 50) -> np.ndarray:
+    """The pieces joined with no pause, each fading into the next over `overlap` samples (20 ms)."""
+    out = pieces[0]
+    for piece in pieces[1:]:
+        fade = min(overlap, len(out), len(piece))
+        ramp = np.linspace(0, 1, fade, dtype=np.float32)
+        out = np.concatenate([out[:len(out) - fade], out[len(out) - fade:] * (1 - ramp) + piece[:fade] * ramp,
+                              piece[fade:]])
+    return out
+
+
+def _speech_events(kind: str, clips: pd.DataFrame, extract: Path, rng: np.random.Generator,
+                   fragment_share: float = 0.4) -> Iterator[tuple[np.ndarray, str, str]]:
+    """`words`: one voiced clip at a time, at its recorded level. `talk`: two to six of them, a share
+    cut to a piece (30 to 70 % of the word, from anywhere in it), brought to the first one's level and
+    crossfaded into one "sentence". The clips are drawn in a seeded order, reshuffled when used up."""
+    cache: dict[str, np.ndarray] = {}
+
+    def clip_at(row) -> np.ndarray:
+        if row.path not in cache:
+            cache[row.path] = voiced(_read_mono(extract / row.path))
+        return cache[row.path]
+
+    def draws() -> Iterator:
+        while True:
+            yield from clips.iloc[rng.permutation(len(clips))].itertuples(index=False)
+
+    rows = draws()
+    while True:
+        if kind == "words":
+            row = next(rows)
+            yield clip_at(row), "unknown", row.path
+            continue
+        pieces, names = [], []
+        for _ in range(int(rng.integers(2, 7))):
+            row = next(rows)
+            word = clip_at(row)
+            if rng.random() < fragment_share and len(word) > RATE // 10:
+                share = rng.uniform(0.3, 0.7)
+                size = max(RATE // 20, int(share * len(word)))
+                start = int(rng.integers(0, len(word) - size + 1))
+                word, name = word[start:start + size], f"{row.path}[{start / RATE:.3f}:{(start + size) / RATE:.3f}]"
+            else:
+                name = row.path
+            if pieces:
+                word = word * np.float32(_rms(pieces[0]) / _rms(word))
+            pieces.append(word)
+            names.append(name)
+        yield crossfade(pieces), "unknown", " + ".join(names)
+
+
+def _noise_events(noises: list[np.ndarray], names: list[str], noise_dbfs: float,
+                  rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, str]]:
+    """Bursts of one to five seconds of the noise files, from the bed's level up to -20 dBFS."""
+    while True:
+        samples, which = burst(noises, rng.uniform(1, 5), noise_dbfs, rng)
+        yield samples, "silence", names[which]
+
+
+def synthesize(sentence: str, voice: str, speed: int) -> np.ndarray:
+    """`sentence` spoken by espeak-ng at 16 kHz."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "s.wav"
+        try:
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), sentence], check=True,
+                           capture_output=True)
+        except FileNotFoundError:
+            raise SystemExit("error: espeak-ng is not installed (apt-get install espeak-ng); --kind synth needs "
+                             "it") from None
+        except subprocess.CalledProcessError as error:
+            raise SystemExit(f"error: espeak-ng -v {voice}: {error.stderr.decode().strip()}") from None
+        return voiced(_read_mono(wav))
+
+
+def _synth_events(rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, str]]:
+    """Seeded draws of (sentence, voice, speed), each brought to -30 to -20 dBFS RMS."""
+    if unsafe := [sentence for sentence in SENTENCES if not command_free(sentence)]:
+        raise SystemExit(f"error: sentences holding a command: {unsafe}")
+    spoken: dict[tuple, np.ndarray] = {}
+    while True:
+        key = (SENTENCES[rng.integers(len(SENTENCES))], SYNTH_VOICES[rng.integers(len(SYNTH_VOICES))],
+               SYNTH_SPEEDS[rng.integers(len(SYNTH_SPEEDS))])
+        if key not in spoken:
+            spoken[key] = synthesize(*key)
+        level = 10 ** (rng.uniform(-30, -20) / 20)
+        yield spoken[key] * np.float32(level / _rms(spoken[key])), "unknown", f"{key[1]} {key[2]}: {key[0]}"
+
+
+NEGATIVE_GAPS = {"words": (0.15, 0.8), "talk": (0.3, 1.2), "noise": (0.5, 3.0), "synth": (0.3, 1.2)}
+
+
+def negative_stream(kind: str, index: Path, extract: Path, split: str, minutes: float, seed: int,
+                    noise_dbfs: float = -50.0, noise_folder: Path | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """(samples at 16 kHz, labels `time_s,label,source`) of a stream of `kind` in which no command is
+    said, drawn from `split` of the prepare index `index` (clips under `extract`) over a noise bed of
+    that split's stretch of the noise files, all fixed by the seed."""
+    if kind not in NEGATIVE_KINDS:
+        raise SystemExit(f"error: --kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
+    from competition.frontend.audio import audio_files
+
+    rng = np.random.default_rng(seed)
+    noise_folder = noise_folder or extract / "train" / "audio" / BACKGROUND_NOISE_DIR
+    noises = split_noises(load_noises(noise_folder), split)
+    stream = noise_bed(noises, int(round(minutes * 60 * RATE)), 10 ** (noise_dbfs / 20), rng)
+    if kind == "noise":
+        events = _noise_events(noises, [path.name for path in audio_files(noise_folder)], noise_dbfs, rng)
+    elif kind == "synth":
+        events = _synth_events(rng)
+    else:
+        events = _speech_events(kind, auxiliary_clips(index, split), extract, rng)
+    placed = place(stream, events, NEGATIVE_GAPS[kind], rng)
+    np.clip(stream, -1.0, 1.0, out=stream)
+    return stream, pd.DataFrame(placed, columns=NEGATIVE_COLUMNS)
+
+
+# --- the scorer (the rule itself: competition/streaming/operating.py) ----------------------------
 
 def format_score(result: dict) -> str:
+    if not result["commands"]:  # a negative stream: whatever is detected, nobody said it
+        return (f"no commands, {result['detections']} detections: {result['false_per_hour']:.1f} false accepts "
+                f"per hour")
     return (f"{result['commands']} commands, {result['detections']} detections: "
             f"{result['correct']:.1%} correct, {result['wrong']:.1%} wrong name, {result['missed']:.1%} missed, "
-            f"{result['false_per_min']:.2f} false detections per minute")
+            f"{result['false_per_min']:.2f} false detections per minute ({result['false_per_hour']:.1f} per hour)")
+
+
+def heard_before(labels: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
+    """Each detection beside the last event laid before it (its onset, label and source where the labels
+    have one): on a negative stream, what the false accept was made of."""
+    events = labels.rename(columns={"time_s": "onset_s", "label": "event"}).sort_values("onset_s")
+    found = detections.sort_values("time_s").astype({"time_s": float})
+    return pd.merge_asof(found, events.astype({"onset_s": float}), left_on="time_s", right_on="onset_s",
+                         direction="backward")
+
+
+def _word(source: str) -> str:
+    """A clip's word from its path (train/audio/WORD/...), a piece of it marked *, a talk sentence's words
+    in turn; any other source as it is."""
+    if " + " in source:
+        return " ".join(_word(part) for part in source.split(" + "))
+    parts = source.split("/")
+    if len(parts) != 4 or parts[0] != "train":
+        return source
+    return parts[2] + ("*" if "[" in parts[3] else "")
 
 
 def _seconds(audio: Path | None, seconds: float | None) -> float:
@@ -278,25 +515,55 @@ def window_scores(predictor, stream: Path, hop_ms: int) -> tuple[np.ndarray, np.
     return np.concatenate(ends), np.concatenate(scores)
 
 
-def cached_window_scores(predictor, stream: Path, hop_ms: int,
-                         cache: Path | None) -> tuple[np.ndarray, np.ndarray, float | None]:
+def cached_window_scores(predictor, stream: Path, hop_ms: int, cache: Path | None,
+                         model: Path | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
     """window_scores and the seconds they took (None when read back from `cache`, where they are kept,
-    keyed by the stream, the hop and the model's inference config, for the next sweep)."""
+    keyed by the stream, the hop, the model's folder and its inference config, for the next sweep)."""
     started = time.perf_counter()
     if cache is None:
         return (*window_scores(predictor, stream, hop_ms), time.perf_counter() - started)
     import hashlib
 
-    key = hashlib.sha256(f"{stream.resolve()}:{stream.stat().st_mtime_ns}:{hop_ms}:{predictor.config}".encode())
+    from competition.core.io import atomic_path
+
+    trained = f"{model.resolve()}:{model.stat().st_mtime_ns}" if model is not None else ""
+    key = hashlib.sha256(f"{stream.resolve()}:{stream.stat().st_mtime_ns}:{hop_ms}:{predictor.config}:{trained}"
+                         .encode())
     path = cache / f"{stream.stem}.{hop_ms}ms.{key.hexdigest()[:12]}.npz"
     if path.exists():
         with np.load(path) as saved:
             return saved["ends"], saved["scores"], None
     ends, scores = window_scores(predictor, stream, hop_ms)
     elapsed = time.perf_counter() - started
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, ends=ends, scores=scores)
+    with atomic_path(path) as temp:
+        np.savez(temp, ends=ends, scores=scores)
     return ends, scores, elapsed
+
+
+def stream_labels(stream: Path) -> pd.DataFrame:
+    labels = stream.with_name(stream.stem + ".labels.csv")
+    if not labels.exists():
+        raise SystemExit(f"error: {labels} is missing: expected the labels of {stream} beside it (make or negatives "
+                         f"write them)")
+    return pd.read_csv(labels, keep_default_na=False)
+
+
+def scored_streams(predictor, work_dir: Path, streams: list[Path], hop_ms: int,
+                   cache: Path | None) -> list[tuple[ScoredStream, float | None]]:
+    """Each stream's window scores (from the cache where they are kept) with its labels, and the seconds
+    the model took on it (None where read back)."""
+    paths = _paths(work_dir)
+    scored = []
+    for stream in streams:
+        ends, scores, elapsed = cached_window_scores(predictor, stream, hop_ms, cache, paths.inference_config)
+        scored.append((ScoredStream(stream.stem, ends, scores, stream_labels(stream), _seconds(stream, None)),
+                       elapsed))
+    return scored
+
+
+def _commands(predictor) -> list[str]:
+    task = predictor.task
+    return [label for label in predictor.labels if label not in (task.silence_label, task.unknown_label)]
 
 
 def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[int], thresholds: list[float],
@@ -306,36 +573,110 @@ def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[i
     from competition.streaming.recognizer import Recognizer
 
     predictor = Predictor.load(_paths(work_dir), engine)
-    task = predictor.task
-    commands = [label for label in predictor.labels if label not in (task.silence_label, task.unknown_label)]
+    commands = _commands(predictor)
     rows = []
     for hop in hops:
-        scored = []
-        for stream in streams:
-            ends, scores, elapsed = cached_window_scores(predictor, stream, hop, cache)
-            labels = pd.read_csv(stream.with_name(stream.stem + ".labels.csv"), keep_default_na=False)
-            scored.append((ends, scores, labels, _seconds(stream, None), elapsed))
+        scored = scored_streams(predictor, work_dir, streams, hop, cache)
         # the model's own real-time factor at this hop, where it ran now (not read from the cache)
-        timed = [(s[3], s[4]) for s in scored if s[4] is not None]
+        timed = [(s.seconds, elapsed) for s, elapsed in scored if elapsed is not None]
         model_rtf = sum(t[0] for t in timed) / sum(t[1] for t in timed) if timed else float("nan")
         for average, threshold, suppression, peak in itertools.product(averages, thresholds, suppressions, peaks):
             if average < hop or 0 < peak < hop:
                 continue
             config = ListenConfig(engine=engine, listen_hop_ms=hop, listen_average_ms=average,
                                   listen_threshold=threshold, listen_suppression_ms=suppression, listen_peak_ms=peak)
-            results = []
-            for ends, scores, labels, seconds, _ in scored:
-                recognizer = Recognizer.configured(predictor.labels, commands, config)
-                found = [(d.time_s, d.label) for d in recognizer.run(ends, scores)]
-                if (last := recognizer.finish()) is not None:
-                    found.append((last.time_s, last.label))
-                found = pd.DataFrame(found, columns=["time_s", "label"])
-                results.append(score(labels, found, seconds))
+            results = [score(s.labels, replay(Recognizer.configured(predictor.labels, commands, config), s.times,
+                                              s.scores), s.seconds) for s, _ in scored]
             mean = {key: float(np.mean([r[key] for r in results]))
                     for key in ("correct", "wrong", "missed", "false_per_min")}
             rows.append({"hop_ms": hop, "average_ms": average, "threshold": threshold, "suppression_ms": suppression,
                          "peak_ms": peak, **mean, "model_rtf": model_rtf})
     return pd.DataFrame(rows)
+
+
+# --- the DET curve: false accepts per hour against commands missed ------------------------------
+
+# a softmax's top score saturates: the few false accepts an hour that matter lie at 1 - 1e-3 and beyond
+DET_THRESHOLDS = tuple(round(t, 6) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995,
+                                             0.9998, 0.9999, 0.99995, 0.99998, 0.99999))
+
+
+def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
+                cache: Path | None) -> tuple[list[str], list[str], list[ScoredStream]]:
+    """A trained model's class order, its commands, and its window scores of each stream."""
+    from competition.inference.predictor import Predictor
+
+    predictor = Predictor.load(_paths(work_dir), engine)
+    scored = scored_streams(predictor, work_dir, streams, hop_ms, cache)
+    return predictor.labels, _commands(predictor), [stream for stream, _ in scored]
+
+
+def det_points(models: list[tuple[str, Path]], negatives: list[Path], commands: list[Path], thresholds: list[float],
+               engine: str = "keras", cache: Path | None = None) -> pd.DataFrame:
+    """`operating_points` of each model (its recogniser at its default settings, the threshold swept),
+    with `model` and `default` (the model's default threshold) columns."""
+    from competition.core.config import ListenConfig, Settings, project
+
+    config = project(ListenConfig, Settings(engine=engine))
+    thresholds = sorted({*map(float, thresholds), config.listen_threshold})
+    tables = []
+    for name, work_dir in models:
+        labels, commands_of_model, scored = load_scored(work_dir, [*negatives, *commands], engine,
+                                                        config.listen_hop_ms, cache)
+        if said := [s.name for s in scored[:len(negatives)] if not s.negative]:
+            raise SystemExit(f"error: --negatives {', '.join(said)}: their labels hold commands")
+        table = operating_points(scored, labels, commands_of_model, config, thresholds)
+        table.insert(0, "model", name)
+        table["default"] = np.isclose(table["threshold"], config.listen_threshold)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def plot_det(points: pd.DataFrame, path: Path) -> list[str]:
+    """The DET figure (PNG): false accepts per hour (log scale; none at all is drawn at the left edge,
+    half of one false accept in the hours heard) against the share of commands missed, one line per
+    model, its default threshold marked. Returns the lines' labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from competition.core.io import atomic_path
+
+    floor = 0.5 / points["negative_hours"].max()
+    figure, axes = plt.subplots(figsize=(7, 5))
+    names = list(dict.fromkeys(points["model"]))
+    for order, name in enumerate(names):
+        rows = points[points["model"] == name].sort_values("threshold")
+        x = rows["false_accepts_per_hour"].clip(lower=floor)
+        (line,) = axes.plot(x, 100 * rows["missed"], marker=".", label=name)
+        default = rows[rows["default"]]
+        axes.plot(x[default.index], 100 * default["missed"], marker="o", markersize=10, linestyle="none",
+                  color=line.get_color())
+        for index, row in default.iterrows():
+            axes.annotate(f"{name}: default {row['threshold']:g}", (x[index], 100 * row["missed"]),
+                          textcoords="offset points", xytext=(-8, 8 + 14 * order), ha="right",
+                          color=line.get_color())  # one above another where the models' defaults meet
+    axes.set_xscale("log")
+    axes.axvline(floor, color="grey", linewidth=0.5, linestyle=":")
+    axes.set_xlabel(f"false accepts per hour on {points['negative_hours'].max():.2f} h of negative streams "
+                    f"(none: drawn at {floor:.2g})")
+    axes.set_ylabel("commands missed or wrongly named (%)")
+    axes.set_title("DET: threshold swept, the rest of the recogniser at its defaults")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=120)
+    plt.close(figure)
+    return names
+
+
+def _model(text: str) -> tuple[str, Path]:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=WORK_DIR")
+    return name, Path(folder)
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -362,11 +703,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=RATE, help="the WAV's sample rate")
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--output", type=Path, required=True, help="the WAV; the labels go to <stem>.labels.csv beside it")
+    p = commands.add_parser("negatives", help="a long recording in which no command is said, from one split")
+    p.add_argument("--kind", choices=NEGATIVE_KINDS, required=True,
+                   help="words: other words with short pauses; talk: words and pieces of words joined into "
+                        "sentences; noise: bursts of the noise files; synth: sentences spoken by espeak-ng")
+    p.add_argument("--index", type=Path, required=True, help="a prepare index (path,word,label,speaker,split,...)")
+    p.add_argument("--clips", type=Path, required=True, help="the extract folder the index's paths start in")
+    p.add_argument("--split", default="validation",
+                   help="whose words: validation (speakers held out of training, the default) or train")
+    p.add_argument("--noise", type=Path, default=None,
+                   help="folder of background-noise recordings (default: CLIPS/train/audio/_background_noise_); "
+                        "each file's stretch of the split is used")
+    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise-dbfs", type=float, default=-50.0, help="the noise bed's RMS in dB full scale")
+    p.add_argument("--output", type=Path, required=True, help="the WAV; the labels go to <stem>.labels.csv beside it")
     p = commands.add_parser("score", help="detections against a stream's labels")
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--detections", type=Path, required=True)
     p.add_argument("--audio", type=Path, default=None, help="the stream, for its length")
     p.add_argument("--seconds", type=float, default=None, help="the stream's length, instead of --audio")
+    p.add_argument("--sources", action="store_true",
+                   help="also count the detections by what was laid last before each (a negative stream's "
+                        "labels name the word, sentence or noise file) and the label they were given")
     p.add_argument("--wrong", action="store_true",
                    help="also list each command found with the wrong name: its onset and label, the detection's "
                         "time, label and confidence, and how long after the onset it came")
@@ -385,6 +744,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peak-ms", type=int, nargs="+", default=[0, 200, 400])
     p.add_argument("--cache", type=Path, default=None, help="keep each stream's window scores here for the next sweep")
     p.add_argument("--output", type=Path, default=Path("benchmarks/results/listen_sweep.csv"))
+    p = commands.add_parser("det", help="false accepts per hour on negative streams against commands missed, "
+                                        "over thresholds, one line per model: CSV and PNG")
+    p.add_argument("--model", type=_model, nargs="+", required=True, metavar="LABEL=WORK_DIR",
+                   help="each model's legend label and work folder")
+    p.add_argument("--negatives", type=Path, nargs="+", required=True, help="streams with no command (negatives)")
+    p.add_argument("--commands", type=Path, nargs="+", required=True, help="streams of commands (make)")
+    p.add_argument("--threshold", type=float, nargs="+", default=list(DET_THRESHOLDS),
+                   help="thresholds to replay (the default's is always added; default 0.30 to 0.98 by 0.02, then "
+                        "0.99 to 0.99999)")
+    p.add_argument("--most-per-hour", type=float, nargs="+", default=[1.0, 5.0],
+                   help="print each model's lowest threshold with at most this many false accepts per hour")
+    p.add_argument("--engine", default="keras")
+    p.add_argument("--cache", type=Path, default=None, help="keep each stream's window scores here")
+    p.add_argument("--against", type=Path, nargs="+", default=[],
+                   help="earlier det CSVs (benchmarks/det-tables/) drawn beside the models, their rows written "
+                        "again; only comparable on the same streams")
+    p.add_argument("--output", type=Path, default=Path("benchmarks/results/det"),
+                   help="writes OUTPUT.csv and OUTPUT.png")
     args = parser.parse_args(argv)
 
     if args.command == "solution":
@@ -399,10 +776,21 @@ def main(argv: list[str] | None = None) -> int:
         labels_path = write_stream(args.output, samples, labels, args.rate, args.channels)
         print(f"{args.output}: {len(samples) / RATE:.0f} s; {labels_path}: {len(labels)} onsets, "
               f"{labels['label'].isin(COMMANDS).sum()} of them commands")
+    elif args.command == "negatives":
+        samples, labels = negative_stream(args.kind, args.index, args.clips, args.split, args.minutes, args.seed,
+                                          args.noise_dbfs, args.noise)
+        labels_path = write_stream(args.output, samples, labels)
+        print(f"{args.output}: {len(samples) / RATE:.0f} s of {args.kind} from split {args.split}; {labels_path}: "
+              f"{len(labels)} events, none a command")
     elif args.command == "score":
         labels = pd.read_csv(args.labels, keep_default_na=False)
         detections = pd.read_csv(args.detections, keep_default_na=False)
         print(format_score(score(labels, detections, _seconds(args.audio, args.seconds))))
+        if args.sources:
+            heard = heard_before(labels, detections)
+            heard["heard"] = (heard["source"] if "source" in heard else heard["event"]).fillna("").map(_word)
+            table = heard.groupby(["heard", "label"]).size().rename("detections").reset_index()
+            print(table.sort_values("detections", ascending=False, kind="stable").head(20).to_string(index=False))
         if args.wrong:
             pairs = matched(labels, detections)
             wrong = pairs[pairs["label"] != pairs["found"]]
@@ -425,6 +813,33 @@ def main(argv: list[str] | None = None) -> int:
         with pd.option_context("display.width", 200, "display.max_rows", 40):
             print(table.sort_values("correct", ascending=False).head(30).to_string(index=False))
         print(f"all {len(table)} rows: {args.output}")
+    elif args.command == "det":
+        from competition.core.io import atomic_path
+
+        earlier = [pd.read_csv(path) for path in args.against]
+        if clash := sorted({name for name, _ in args.model} & {name for table in earlier for name in table["model"]}):
+            raise SystemExit(f"error: --against holds models named {', '.join(clash)} too; give --model another label")
+        points = det_points(args.model, args.negatives, args.commands, args.threshold, args.engine, args.cache)
+        points = pd.concat([*earlier, points], ignore_index=True)
+        csv_path, png_path = args.output.with_suffix(".csv"), args.output.with_suffix(".png")
+        with atomic_path(csv_path) as temp:
+            points.to_csv(temp, index=False, float_format="%.5g")
+        plot_det(points, png_path)
+        for name, rows in points.groupby("model", sort=False):
+            default = rows[rows["default"]].iloc[0]
+            print(f"{name}: default threshold {default['threshold']:g}: {default['false_accepts_per_hour']:.1f} "
+                  f"false accepts per hour, {default['missed']:.1%} of {default['commands']} commands missed "
+                  f"({default['not_found']:.1%} not found, {default['wrong']:.1%} wrongly named)")
+            prefix = "false_accepts_per_hour."
+            each = [f"{column.removeprefix(prefix)} {default[column]:.1f}"
+                    for column in rows if column.startswith(prefix)]
+            print(f"  false accepts per hour by stream: {', '.join(each)}")
+            for most in args.most_per_hour:
+                chosen = lowest_threshold(rows, most)
+                at = rows[rows["threshold"] == chosen].iloc[0] if chosen is not None else None
+                print(f"  at most {most:g} per hour: " + (f"threshold {chosen:g}, {at['missed']:.1%} missed"
+                                                            if at is not None else "no threshold swept"))
+        print(f"{csv_path}, {png_path}")
     return 0
 
 

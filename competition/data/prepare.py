@@ -150,6 +150,14 @@ def check_speakers_disjoint(index: pd.DataFrame) -> None:
         )
 
 
+def noise_window_starts(usable: int, split: str) -> tuple[int, int]:
+    """[low, high): where a window of `split` may start in a noise file with `usable` starts (its
+    length less one window). Validation draws from the file's last fifth, every other split from
+    the rest, so that validation never hears noise that training heard."""
+    boundary = int(usable * _NOISE_TRAIN_FRACTION)
+    return (boundary, usable) if split == VALIDATION else (0, boundary)
+
+
 def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, count: int,
                        config: PrepareConfig, rng: np.random.Generator, label: str = SILENCE_LABEL,
                        digital_share: float = 0.0, fixed_gain: float | None = None) -> pd.DataFrame:
@@ -172,8 +180,7 @@ def plan_noise_windows(noise_files: list[Path], extract_dir: Path, split: str, c
     for _ in range(count):
         which = int(rng.integers(len(noise_files)))
         usable = lengths[which] - audio.clip_samples
-        boundary = int(usable * _NOISE_TRAIN_FRACTION)
-        low, high = (boundary, usable) if split == VALIDATION else (0, boundary)
+        low, high = noise_window_starts(usable, split)
         offset = int(rng.integers(low, max(high, low + 1))) if usable > 0 else 0
         if fixed_gain is not None:
             gain = fixed_gain
