@@ -14,11 +14,13 @@ from conftest import load_benchmark
 import run
 from competition.core.config import ListenConfig, Settings, project
 from competition.core.labels import COMMANDS, LABELS
+from competition.device.listening import batches
+from competition.device.recognizer import Recognizer, Windows
+from competition.device.resample import StreamResampler
+from competition.device.sources import pcm_blocks
 from competition.frontend.audio import AudioError
-from competition.streaming.listen import Listener, batches
-from competition.streaming.recognizer import Recognizer, Windows
-from competition.streaming.resample import StreamResampler
-from competition.streaming.sources import open_source, pcm_blocks
+from competition.streaming.listen import Listener
+from competition.streaming.sources import open_source
 
 
 def _streams():

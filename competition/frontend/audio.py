@@ -14,8 +14,8 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from .. import PipelineError
 from ..core.config import AudioConfig
+from ..device.sources import AudioError
 
 # What the training and test folders are searched for; the reader itself goes by the content.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -25,10 +25,6 @@ _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}  # the only ones that can hold NaN or infi
 def audio_files(folder: Path) -> list[Path]:
     """The recordings in a folder, in name order: WAV, FLAC and OGG files."""
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-
-
-class AudioError(PipelineError):
-    """A file that cannot be used as audio; the message names the file."""
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
