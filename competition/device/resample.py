@@ -85,3 +85,9 @@ class StreamResampler:
             return np.zeros(0, np.float32)
         total = -(-self.received * self.up // self.down)
         return self._outputs(max(total, self.produced))
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """A whole signal at another rate: what resample_poly gives, to float32 rounding."""
+    resampler = StreamResampler(source_rate, target_rate)
+    return np.concatenate([resampler.process(samples), resampler.flush()])

@@ -91,6 +91,13 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
     return source.rate, np.concatenate(list(source.blocks))
 
 
+def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """Pad with zeros at the end, or chop the end, to exactly `length` samples."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))
+
+
 class _Prefixed:
     """A stream with bytes already read from it put back in front."""
 

@@ -15,7 +15,7 @@ import scipy.signal
 import soundfile
 
 from ..core.config import AudioConfig
-from ..device.sources import AudioError
+from ..device.sources import AudioError, fix_length
 
 # What the training and test folders are searched for; the reader itself goes by the content.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -69,13 +69,6 @@ def _clean(path: Path, rate: int, data: np.ndarray, stores_floats: bool) -> tupl
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32)
     return int(rate), data
-
-
-def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
-    """Pad with zeros at the end, or chop the end, to exactly `length` samples."""
-    if len(samples) >= length:
-        return samples[:length]
-    return np.pad(samples, (0, length - len(samples)))
 
 
 def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0) -> np.ndarray:
