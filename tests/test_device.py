@@ -226,3 +226,19 @@ def test_a_wav_header_on_standard_input_gives_its_rate_and_channels():
     assert np.array_equal(np.concatenate(list(source.blocks)), pairs.mean(axis=1, dtype=np.float32))
     short = stdin_source(io.BytesIO(samples[:3].tobytes()))  # fewer bytes than a header: raw samples
     assert np.array_equal(np.concatenate(list(short.blocks)), samples[:3] / np.float32(32768))
+
+
+def test_the_device_benchmark_counts_the_files_ops_and_multiply_accumulates(device_folder):
+    from competition.export import convert
+
+    _, folder, clips, _ = device_folder
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device.py"), str(folder), str(clips[0]),
+                           "--repeats", "3"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    ops = [name for name, _ in convert.ops((folder / "model_int8.tflite").read_bytes())]
+    assert report["ops_total"] == len(ops) and report["ops"]["CONV_2D"] == ops.count("CONV_2D")
+    assert report["folder_bytes"] == sum(path.stat().st_size for path in folder.iterdir())
+    # the front end's DFT alone: 99 frames of 320 samples (160 real, 160 imaginary) into 161 bins, twice over
+    assert report["macs"]["FULLY_CONNECTED"] >= 99 * 160 * 322 * 2
+    assert report["macs_by_dtype"]["int8"] > 0 and report["ms_per_window"] > 0
