@@ -79,8 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                "(default: none)")
     commands.add_argument("--listen", default=None, metavar="PATH.wav|-",
                           help="slide the model over a recording of any length, rate and channel count, or over "
-                               "raw 16 kHz 16-bit mono PCM on standard input (-), and print each command as it is "
-                               "found: time in seconds, label, confidence (default: none)")
+                               "16-bit mono PCM on standard input (-: raw at 16 kHz, or a WAV stream), and print each "
+                               "command as it is found: time in seconds, label, confidence (default: none)")
     commands.add_argument("--detections", type=Path, default=None, metavar="FILE.csv",
                           help="with --listen: also write the detections to this CSV (time_s,label,confidence), "
                                "as FILE.csv.partial while listening, renamed to FILE.csv when the stream ends "

@@ -501,7 +501,7 @@ def listen(work_dir: Path, stream: Path, detections: Path, engine: str = "keras"
 def window_scores(predictor, stream: Path, hop_ms: int) -> tuple[np.ndarray, np.ndarray]:
     """(window end times, scores) of every window of a stream: the model runs once per hop, and
     the recogniser's settings are replayed on the scores."""
-    from competition.streaming.recognizer import Windows
+    from competition.device.recognizer import Windows
     from competition.streaming.sources import at_rate, open_source
 
     audio = predictor.config.audio
@@ -569,8 +569,8 @@ def _commands(predictor) -> list[str]:
 def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[int], thresholds: list[float],
           suppressions: list[int], peaks: list[int], engine: str = "keras", cache: Path | None = None) -> pd.DataFrame:
     from competition.core.config import ListenConfig
+    from competition.device.recognizer import Recognizer
     from competition.inference.predictor import Predictor
-    from competition.streaming.recognizer import Recognizer
 
     predictor = Predictor.load(_paths(work_dir), engine)
     commands = _commands(predictor)

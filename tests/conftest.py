@@ -34,6 +34,21 @@ def load_benchmark(name: str):
     return module
 
 
+def spy_on_recognizer(monkeypatch) -> list:
+    """A list that receives (time_s, scores) each time the recogniser is given a window's scores."""
+    from competition.device.recognizer import Recognizer
+
+    seen = []
+    update = Recognizer.update
+
+    def spy(self, time_s, scores):
+        seen.append((time_s, np.array(scores)))
+        return update(self, time_s, scores)
+
+    monkeypatch.setattr(Recognizer, "update", spy)
+    return seen
+
+
 def tone(seconds: float = 1.0, rate: int = 16_000, frequency: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.5 * np.sin(2 * np.pi * frequency * t) * 32767).astype(np.int16)
@@ -93,3 +108,18 @@ def finished_run(tiny_competition, tmp_path_factory):
     settings = Settings(epochs=1, batch_size=32, workers=1)
     stages.run("all", paths, settings)
     return paths, settings
+
+
+@pytest.fixture(scope="session")
+def exported(finished_run, tmp_path_factory):
+    """A copy of the finished run, exported once (--stage export)."""
+    import shutil
+
+    from competition import stages
+
+    paths, settings = finished_run
+    root = tmp_path_factory.mktemp("exported")
+    shutil.copytree(paths.work_dir, root / "work")
+    copy = Paths(input_dir=paths.input_dir, work_dir=root / "work", output=root / "submission.csv")
+    stages.run("export", copy, settings)
+    return copy, settings

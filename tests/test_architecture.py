@@ -25,7 +25,8 @@ CONTRACTS = ("Each floor imports only the floors below it",
              "Predicting loads neither the trainer nor scikit-learn",
              "Settings, labels and tasks load no TensorFlow",
              "No import cycles between sibling modules or packages",
-             "Operating points (thresholds from kept window scores) load no TensorFlow")
+             "Operating points (thresholds from kept window scores) load no TensorFlow",
+             "The device runtime loads only numpy and LiteRT")
 
 
 def _lint(folder: Path) -> subprocess.CompletedProcess:
@@ -49,8 +50,11 @@ def test_the_import_contracts_hold():
     ("tasks/commands.py", "import keras", CONTRACTS[2]),
     ("core/io.py", "from . import labels", CONTRACTS[3]),  # labels already imports io
     ("streaming/operating.py", "import tensorflow", CONTRACTS[4]),
+    ("device/resample.py", "import scipy.signal", CONTRACTS[5]),
+    ("device/sources.py", "from ..frontend import audio", CONTRACTS[0]),
 ], ids=["config-imports-a-stage", "data-imports-models", "predict-imports-train",
-        "inference-imports-sklearn", "a-task-imports-keras", "a-cycle-in-core", "operating-imports-tensorflow"])
+        "inference-imports-sklearn", "a-task-imports-keras", "a-cycle-in-core", "operating-imports-tensorflow",
+        "the-device-imports-scipy", "the-device-imports-the-frontend"])
 def test_an_import_against_a_contract_breaks_it(tmp_path, module, line, contract):
     shutil.copytree(REPO / "competition", tmp_path / "competition",
                     ignore=shutil.ignore_patterns("__pycache__"))

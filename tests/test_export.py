@@ -28,17 +28,6 @@ FLOAT_TOLERANCE = 1e-3
 INT8_TOLERANCE = 0.05
 
 
-@pytest.fixture(scope="module")
-def exported(finished_run, tmp_path_factory):
-    """A copy of the finished run, exported once."""
-    paths, settings = finished_run
-    root = tmp_path_factory.mktemp("exported")
-    shutil.copytree(paths.work_dir, root / "work")
-    copy = Paths(input_dir=paths.input_dir, work_dir=root / "work", output=root / "submission.csv")
-    stages.run("export", copy, settings)
-    return copy, settings
-
-
 def _test_clips(paths, n=12):
     files = sorted(paths.test_audio_dir.glob("*.wav"))[:n]
     predictor = Predictor.load(paths, "keras")

@@ -16,9 +16,10 @@ from competition import PipelineError, stages
 from competition.core.config import AudioConfig, AugmentConfig
 from competition.core.labels import LABELS
 from competition.core.paths import Paths
+from competition.device.model import shift_frames
 from competition.frontend.layers import MFCC, LogMel
 from competition.frontend.spectral import clip_features, log_spectrogram
-from competition.inference.ensemble import shift_frames, tta_shifts
+from competition.inference.ensemble import tta_shifts
 from competition.models import build_model, check_features, model_names
 from competition.models.families import PoolOverTime
 from competition.models.registry import MODELS

@@ -11,6 +11,7 @@ from conftest import load_benchmark
 
 from competition.core.config import ListenConfig, Settings, project
 from competition.core.labels import COMMANDS, LABELS
+from competition.device.recognizer import Recognizer
 from competition.streaming.operating import (
     ScoredStream,
     lowest_threshold,
@@ -18,7 +19,6 @@ from competition.streaming.operating import (
     per_hour,
     score,
 )
-from competition.streaming.recognizer import Recognizer
 
 RATE = 16_000
 

@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 import scipy.signal
 import soundfile
-from conftest import load_benchmark
+from conftest import load_benchmark, spy_on_recognizer
 
 import run
 from competition.core.config import ListenConfig, Settings, project
 from competition.core.labels import COMMANDS, LABELS
+from competition.device.listening import batches
+from competition.device.recognizer import Recognizer, Windows
+from competition.device.resample import StreamResampler
+from competition.device.sources import pcm_blocks
 from competition.frontend.audio import AudioError
-from competition.streaming.listen import Listener, batches
-from competition.streaming.recognizer import Recognizer, Windows
-from competition.streaming.resample import StreamResampler
-from competition.streaming.sources import open_source, pcm_blocks
+from competition.streaming.listen import Listener
+from competition.streaming.sources import open_source
 
 
 def _streams():
@@ -320,14 +322,7 @@ def test_listen_prints_and_writes_each_command_found(finished_run, stream, tmp_p
 
 def _heard(paths, source, monkeypatch, stdin=None, **settings):
     """(times, scores) the recogniser was given, window by window, and the detections."""
-    seen = []
-    update = Recognizer.update
-
-    def spy(self, time_s, scores):
-        seen.append((time_s, np.array(scores)))
-        return update(self, time_s, scores)
-
-    monkeypatch.setattr(Recognizer, "update", spy)
+    seen = spy_on_recognizer(monkeypatch)
     found = [(d.time_s, d.label, d.confidence) for d in Listener(paths, _config(**settings), source, stdin).run()]
     monkeypatch.undo()
     return np.array([t for t, _ in seen]), np.stack([s for _, s in seen]), found

@@ -406,12 +406,18 @@ class PredictConfig:
 
 
 # Bump when the exported graph or its quantisation changes, so older exports are rebuilt.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     seed: int                   # draws the int8 calibration clips
+    # the recogniser's operating point, written into the folder so that a device listens as --listen does
+    listen_hop_ms: int
+    listen_average_ms: int
+    listen_threshold: float
+    listen_suppression_ms: int
+    listen_peak_ms: int
     calibration_clips: int = 500
     export_format: int = EXPORT_FORMAT
 

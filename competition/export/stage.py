@@ -1,8 +1,9 @@
-"""Side stage export: the trained model as TensorFlow Lite files that take audio and need no code of ours."""
+"""Side stage export: the trained model as one folder a device runs alone: TensorFlow Lite files that
+take audio, the labels, and export.json (how to feed them, decide and listen; every file's digest)."""
 from __future__ import annotations
 
+import hashlib
 import logging
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,10 @@ from ..core.io import atomic_dir
 from ..core.labels import read_labels
 from ..core.paths import Paths
 from ..data.features import load_source, table_sources
+from ..device.folder import LISTEN_FIELDS, ExportInfo
 from ..inference.config import InferenceConfig
 from ..inference.engines import get_engine
-from ..inference.tflite import ExportInfo, model_digests
+from ..inference.tflite import model_digests
 from ..tasks import get_task
 from .convert import ops, to_float, to_int8
 from .graph import FRONTEND_SCOPE, audio_model, float_front_layers
@@ -36,15 +38,20 @@ def export(paths: Paths, config: ExportConfig) -> None:
     int8_model = to_int8(function, calibration, [FRONTEND_SCOPE, *float_front_layers(members)])
     float_ops = tuple(dict.fromkeys(name for name, dtype in ops(int8_model)
                                     if dtype == "float32" and name not in SEAMS))
+    contents = {paths.exported_model(False).name: float_model, paths.exported_model(True).name: int8_model,
+                paths.export_labels.name: paths.labels_file.read_bytes()}
+    task = get_task(inference.task)
     info = ExportInfo(source=model_digests(paths, inference), sample_rate=inference.audio.sample_rate,
                       clip_samples=inference.audio.clip_samples, labels=tuple(labels),
                       files={"tflite": paths.exported_model(False).name,
                              "tflite-int8": paths.exported_model(True).name},
-                      float_ops_int8=float_ops)
+                      digests={name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
+                      float_ops_int8=float_ops, tta_shifts=inference.audio_shifts(),
+                      unknown_threshold=inference.unknown_threshold, silence_label=task.silence_label,
+                      unknown_label=task.unknown_label, listen={name: getattr(config, name) for name in LISTEN_FIELDS})
     with atomic_dir(paths.export_dir) as folder:  # a killed export leaves no folder an engine trusts
-        (folder / paths.exported_model(False).name).write_bytes(float_model)
-        (folder / paths.exported_model(True).name).write_bytes(int8_model)
-        shutil.copyfile(paths.labels_file, folder / paths.export_labels.name)
+        for name, data in contents.items():
+            (folder / name).write_bytes(data)
         (folder / paths.export_readme.name).write_text(readme(info, inference, len(float_model), len(int8_model)))
         info.save(folder / paths.export_info.name)
     log.info("wrote %s (%.0f KB) and %s (%.0f KB, %.2f of the float file); int8 keeps in float: %s",
@@ -76,15 +83,37 @@ def _resampling(inference: InferenceConfig) -> str:
 
 def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int) -> str:
     labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
+    listen = info.listen
     return f"""# The exported model
 
-Two TensorFlow Lite files of the same trained model, builtin ops only (the plain interpreter runs
-them; no select-ops, no code of this project):
+This folder is all a device needs: copy it whole. `export.json` describes it (how to feed the
+models, decide and listen, and every file's sha256, checked before a file is run).
 
-| file | bytes | what is quantised |
+| file | bytes | what it is |
 |---|---|---|
-| `{info.files['tflite']}` | {float_bytes:,} | nothing: float32 |
-| `{info.files['tflite-int8']}` | {int8_bytes:,} | the network, int8 weights and activations; in float: {float_ops} |
+| `{info.files['tflite']}` | {float_bytes:,} | the model, float32 |
+| `{info.files['tflite-int8']}` | {int8_bytes:,} | the network in int8 (weights, activations); in float: {float_ops} |
+| `labels.txt` | | the output's classes, in order |
+| `export.json` | | rate, clip length, test-time shifts, unknown threshold, the listener's settings, digests |
+
+## Run it on a device (numpy and LiteRT, no TensorFlow)
+
+```sh
+python3 -m venv ~/kws && ~/kws/bin/pip install ./speech-commands   # the project's source: numpy, ai-edge-litert
+~/kws/bin/python -m competition.device classify FOLDER a.wav b.wav
+arecord -t raw -f S16_LE -r {info.sample_rate} -c 1 | ~/kws/bin/python -m competition.device listen FOLDER -
+```
+
+`classify` prints `a.wav: yes (yes 0.912, unknown 0.041, no 0.020)` (the label, then the three most
+probable classes); `listen` prints a line per command heard, `      3.40 s  yes    0.873` (when it was
+recognised, the label, its averaged score), and with `--detections out.csv` also writes them.
+Input: 16-bit PCM WAV files, or raw 16-bit little-endian mono PCM on standard input at `--rate`
+(default {info.sample_rate} Hz; other rates are resampled). The listener's operating point, from
+the settings of the export: a one-second window every {listen['listen_hop_ms']} ms, scores averaged over
+{listen['listen_average_ms']} ms, threshold {listen['listen_threshold']:g}, no detection within
+{listen['listen_suppression_ms']} ms of the last, a wait of up to {listen['listen_peak_ms']} ms for the peak.
+
+## The models
 
 **In**: float32, shape `(batch, {info.clip_samples})`: one second of mono audio at {info.sample_rate} Hz, samples
 scaled to [-1, 1] (16-bit PCM divided by 32768). Pad shorter clips with zeros, cut longer ones. The batch
@@ -93,16 +122,16 @@ dimension is free (resize the input tensor); a device usually runs 1.
 **Out**: float32, shape `(batch, {len(info.labels)})`: probabilities of the classes in `labels.txt` order:
 {labels}.
 
-**Inside**: the features stage's front end: {_resampling(inference)}{inference.audio.window_ms:g} ms Hann frames every
+**Inside**: builtin ops only (the plain interpreter runs them: no select-ops, no code of this project).
+The features stage's front end: {_resampling(inference)}{inference.audio.window_ms:g} ms Hann frames every
 {inference.audio.step_ms:g} ms, their DFT as matrix products, the log of the power spectrum, then the network.
 The int8 file keeps that front end, and the model's own log-mel layer, in float: 8 bits cannot carry a
 waveform's range (a quiet clip would round to a few levels) nor a power spectrum's ten decades.
 
-**Deciding**: the label is the most probable class. The pipeline also predicts `unknown` when the
-highest probability is below {inference.unknown_threshold:.2f} (the threshold calibrated on validation), and averages
-the probabilities over the clip shifted by {', '.join(str(s) for s in inference.tta_shifts)} frames of
-{inference.audio.step_ms:g} ms (test-time shifts; zeros fill the gap); `python run.py --stage predict --engine
-tflite-int8` does both with this file.
+**Deciding**: the label is the most probable class, or `{info.unknown_label}` when the highest probability is
+below {info.unknown_threshold:.2f} (the threshold calibrated on validation); the probabilities are averaged
+over the clip shifted by {', '.join(str(s) for s in info.tta_shifts)} samples (test-time shifts; zeros fill
+the gap). `python -m competition.device classify` does both, as `python run.py --classify --engine tflite-int8`.
 
 ```python
 from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from .. import PipelineError
 from ..core.config import AudioConfig
+from ..device.sources import AudioError, fix_length
 
 # What the training and test folders are searched for; the reader itself goes by the content.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -25,10 +25,6 @@ _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}  # the only ones that can hold NaN or infi
 def audio_files(folder: Path) -> list[Path]:
     """The recordings in a folder, in name order: WAV, FLAC and OGG files."""
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-
-
-class AudioError(PipelineError):
-    """A file that cannot be used as audio; the message names the file."""
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
@@ -73,13 +69,6 @@ def _clean(path: Path, rate: int, data: np.ndarray, stores_floats: bool) -> tupl
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32)
     return int(rate), data
-
-
-def fix_length(samples: np.ndarray, length: int) -> np.ndarray:
-    """Pad with zeros at the end, or chop the end, to exactly `length` samples."""
-    if len(samples) >= length:
-        return samples[:length]
-    return np.pad(samples, (0, length - len(samples)))
 
 
 def load_clip(path: Path, audio: AudioConfig, offset: int = 0, gain: float = 1.0) -> np.ndarray:

@@ -5,7 +5,7 @@ import dataclasses
 from pathlib import Path
 
 from .. import PipelineError
-from ..core.config import FEATURE_KINDS, AudioConfig
+from ..core.config import FEATURE_KINDS, WAVE, AudioConfig
 from ..core.io import atomic_write_json, read_json_written_by
 
 # Bump when a field changes meaning; a file of another version is refused with a clear error.
@@ -24,6 +24,13 @@ class InferenceConfig:
     feature_dtype: str              # the cache's dtype: inputs go through it, as in training
     audio: AudioConfig              # the front end's sizes the model was trained with
     version: int = INFERENCE_CONFIG_VERSION
+
+    def audio_shifts(self, shifts: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """Shifts in rows of the cached features (default: the trained test-time shifts) as the
+        same time in samples of the clip, for a model that reads audio."""
+        shifts = self.tta_shifts if shifts is None else tuple(shifts)
+        per_row = 1 if self.features == WAVE else self.audio.step_samples
+        return tuple(s * per_row * self.audio.sample_rate // self.audio.target_rate for s in shifts)
 
     def save(self, path: Path) -> None:
         atomic_write_json(path, dataclasses.asdict(self))

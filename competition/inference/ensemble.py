@@ -1,26 +1,22 @@
 """Probabilities from trained members, averaged over members and test-time time shifts.
 
 Engine-neutral arithmetic: a member is anything with predict_on_batch (see engines). Shared by
-train (to calibrate on validation exactly as predict will run), predict and --classify.
+train (to calibrate on validation exactly as predict will run), predict and --classify; the
+averaging of one batch is the device runtime's (device.model), so a device averages alike.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from ..core.config import WAVE, AudioConfig
+from ..device.model import Member, mean_probabilities
+
+__all__ = ["Member", "frames_as_rows", "predict_probabilities", "tta_shifts"]
 
 TTA_SHIFT_FRAMES = (-3, 0, 3)
-
-
-class Member(Protocol):
-    input_shape: tuple  # (batch, *one clip's cached features), or (batch, clip_samples) when it takes audio
-    # takes_audio: bool, optional; True for a member that reads raw clips (an exported model)
-
-    def predict_on_batch(self, x: np.ndarray) -> np.ndarray: ...
 
 
 def frames_as_rows(frames: Iterable[int], features: str, audio: AudioConfig) -> tuple[int, ...]:
@@ -34,20 +30,6 @@ def tta_shifts(enabled: bool, features: str, audio: AudioConfig) -> tuple[int, .
     return frames_as_rows(TTA_SHIFT_FRAMES if enabled else (0,), features, audio)
 
 
-def shift_frames(x: np.ndarray, shift: int) -> np.ndarray:
-    """Move every example by `shift` rows, filling as training does: a spectrogram with its
-    floor, a waveform with zeros."""
-    if shift == 0:
-        return x
-    moved = np.empty_like(x)
-    moved[:] = x.min(axis=tuple(range(1, x.ndim)), keepdims=True) if x.ndim > 2 else 0.0
-    if shift > 0:
-        moved[:, shift:] = x[:, :-shift]
-    else:
-        moved[:, :shift] = x[:, -shift:]
-    return moved
-
-
 def predict_probabilities(members: list[Member], x: np.ndarray, shifts: Iterable[int], n_classes: int,
                           batch_size: int = 512, progress: str | None = None) -> np.ndarray:
     """Read `x` (an array, a memory map or cache rows) a batch at a time, so memory stays bounded."""
@@ -56,8 +38,7 @@ def predict_probabilities(members: list[Member], x: np.ndarray, shifts: Iterable
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, desc=progress, unit="batch") if progress else starts:
         batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
-        mean = (sum(m.predict_on_batch(shift_frames(batch, s)) for m in members for s in shifts)
-                / (len(members) * len(shifts)))
+        mean = mean_probabilities(members, batch, shifts)
         total = np.zeros((len(x), mean.shape[1]), np.float32) if total is None else total
         total[start:start + len(batch)] = mean
     return total

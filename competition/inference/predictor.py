@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from ..core.config import WAVE, cached_representation
+from ..core.config import cached_representation
 from ..core.labels import read_labels
 from ..core.paths import Paths
 from ..frontend.spectral import clip_features
@@ -43,11 +43,8 @@ class Predictor:
         `shifts` are in rows of the cached features (default: the trained test-time shifts); for
         audio they become the same time in samples, zero-filled.
         """
-        shifts = self.config.tta_shifts if shifts is None else tuple(shifts)
-        if self.takes_audio:
-            audio = self.config.audio
-            target_per_row = 1 if self.config.features == WAVE else audio.step_samples
-            shifts = tuple(s * target_per_row * audio.sample_rate // audio.target_rate for s in shifts)
+        shifts = self.config.audio_shifts(shifts) if self.takes_audio else (
+            self.config.tta_shifts if shifts is None else tuple(shifts))
         return predict_probabilities(self.members, x, shifts, len(self.labels), batch_size, progress)
 
     def probabilities_of_clips(self, clips: np.ndarray, shifts: tuple[int, ...] | None = None,

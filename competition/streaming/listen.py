@@ -1,129 +1,43 @@
 """--listen: slide the trained model over a recording or a live stream and report the commands.
 
-Reads the source a block at a time, scores each window through `Predictor.probabilities_of_clips`
-(so any engine works, whatever it reads), and hands the scores to the recogniser. Test-time
-shifts are off here: the windows already slide, a hop apart, and the recogniser averages them.
+The loop itself (windows, batches, the recogniser) is the device's (device.listening), so the
+pipeline and a device hear the same commands; here the windows are scored through
+`Predictor.probabilities_of_clips`, so any engine works, whatever it reads. Test-time shifts are
+off: the windows already slide, a hop apart, and the recogniser averages them.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-import numpy as np
-from tqdm import tqdm
 
 from .. import PipelineError
 from ..core.config import ListenConfig
 from ..core.paths import Paths
+from ..device.listening import Listening, batches, detections_csv
 from ..inference.predictor import Predictor
-from .recognizer import Detection, Recognizer, Windows
-from .sources import STDIN, Source, at_rate, open_source
+from .sources import STDIN, open_source
+
+__all__ = ["Listener", "batches", "detections_csv"]
 
 log = logging.getLogger(__name__)
 
-CSV_HEADER = "time_s,label,confidence\n"
 
-
-LARGEST_BATCH = 16
-
-
-def batches(count: int) -> list[tuple[int, int]]:
-    """(start, size) of batches whose sizes are powers of two up to LARGEST_BATCH: a model that is
-    compiled once per batch shape (Keras' predict function) then meets at most five shapes, however
-    the blocks of a live stream happen to arrive, and no window is computed twice or padded."""
-    out, start = [], 0
-    while start < count:
-        size = min(LARGEST_BATCH, 1 << ((count - start).bit_length() - 1))
-        out.append((start, size))
-        start += size
-    return out
-
-
-class Listener:
-    """One pass over one source; after it, `seconds` of audio took `wall_s` to process, `cpu_s` of
-    this process's CPU time (the fairer measure on a machine shared with other work)."""
+class Listener(Listening):
+    """One pass over one source with the model trained in the work folder."""
 
     def __init__(self, paths: Paths, config: ListenConfig, source: str | Path, stdin: BinaryIO | None = None,
                  predictor: Predictor | None = None) -> None:
-        self.source: Source = open_source(source, stdin)  # a bad file fails before the model loads
-        self.live = str(source) == STDIN
+        opened = open_source(source, stdin)  # a bad file fails before the model loads
         self.predictor = predictor or Predictor.load(paths, config.engine)
         audio = self.predictor.config.audio  # what the model was trained on, not what today's flags say
-        self.rate = audio.sample_rate
-        hop = max(1, round(config.listen_hop_ms * self.rate / 1000))
-        self.windows = Windows(audio.clip_samples, hop)
         task = self.predictor.task
         if task.silence_label is None or task.unknown_label is None:
             raise PipelineError(f"--listen needs a model of a task with silence and unknown classes (commands), so "
                                 f"that background and other words are not taken for a class; {paths.model_dir} "
                                 f"holds a model of task {task.name}: drop --task {task.name}")
-        commands = [label for label in self.predictor.labels if label not in (task.silence_label, task.unknown_label)]
-        self.recognizer = Recognizer.configured(self.predictor.labels, commands, config)
-        self.seconds = 0.0
-        self.wall_s = 0.0
-        self.cpu_s = 0.0
-
-    def _detect(self, ends: np.ndarray, windows: np.ndarray) -> Iterator[Detection]:
-        if not len(ends):
-            return
-        scores = np.concatenate([self.predictor.probabilities_of_clips(windows[start:start + size], shifts=(0,))
-                                 for start, size in batches(len(windows))])
-        yield from self.recognizer.run(ends / self.rate, scores)
-
-    def run(self, progress: tqdm | None = None) -> Iterator[Detection]:
-        """Detections in time order, each as soon as its window is scored."""
-        started, cpu_started = time.perf_counter(), time.process_time()
-        try:
-            for block in at_rate(self.source, self.rate):
-                yield from self._detect(*self.windows.push(block))
-                self.seconds += len(block) / self.rate
-                if progress is not None:
-                    progress.update(len(block) / self.rate)
-        except KeyboardInterrupt:
-            if not self.live:
-                raise
-            # A live stream ends with Ctrl-C (arecord | run.py gets it too): what was heard is the recording.
-            log.info("interrupted: the stream ends at %.2f s", self.seconds)
-        yield from self._detect(*self.windows.finish())
-        if (last := self.recognizer.finish()) is not None:
-            yield last
-        self.wall_s = time.perf_counter() - started
-        self.cpu_s = time.process_time() - cpu_started
-        log.info("listened to %.1f s of %s in %.1f s, %.1f s of CPU time (%.1fx real time)", self.seconds,
-                 self.source.name, self.wall_s, self.cpu_s, self.seconds / max(self.wall_s, 1e-9))
-
-
-@contextlib.contextmanager
-def detections_csv(path: Path) -> Iterator:
-    """Write detections as they come to `path`.partial (flushed, so a long live session can be
-    followed), renamed to `path` only when the stream ended normally. After a crash or a kill
-    `path` is untouched and the partial file says by its name that it is not complete."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below, before the rename
-    except OSError as error:
-        raise PipelineError(f"{partial}: cannot write the detections here ({error.strerror})") from error
-
-    def write(detection: Detection) -> None:
-        handle.write(f"{detection.time_s:.3f},{detection.label},{detection.confidence:.4f}\n")
-        handle.flush()
-
-    completed = False
-    try:
-        handle.write(CSV_HEADER)
-        yield write
-        completed = True
-    finally:
-        handle.close()
-        if completed:
-            os.replace(partial, path)
-        else:
-            log.warning("the stream did not end normally: the detections so far are in %s, and %s was not written",
-                        partial, path)
+        labels = self.predictor.labels
+        commands = [label for label in labels if label not in (task.silence_label, task.unknown_label)]
+        super().__init__(opened, str(source) == STDIN,
+                         lambda windows: self.predictor.probabilities_of_clips(windows, shifts=(0,)),
+                         audio.sample_rate, audio.clip_samples, labels, commands, config)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..core.config import ListenConfig
 from ..core.labels import COMMANDS
-from .recognizer import Detection, Recognizer
+from ..device.recognizer import Detection, Recognizer
 
 TOLERANCE_S = 1.75
 EPSILON_S = 1e-6  # times are written to the millisecond: "exactly 1.75 s" must still match

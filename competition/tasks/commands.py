@@ -12,6 +12,7 @@ from .. import PipelineError
 from ..core.io import atomic_path
 from ..core.labels import LABELS, SILENCE_LABEL, UNKNOWN_LABEL, word_to_label
 from ..core.metrics import balanced_accuracy
+from ..device.model import decide
 from .base import HELD_OUT_SPEAKERS
 
 # Candidate confidence thresholds below which a command or silence prediction becomes "unknown".
@@ -50,10 +51,7 @@ class CommandsTask:
     def decide(self, probabilities: np.ndarray, threshold: float, labels: Sequence[str] | None = None) -> np.ndarray:
         """Argmax, except that a prediction less confident than `threshold` becomes unknown.
         `labels`: the class order of the model (its labels file), the task's own by default."""
-        predicted = probabilities.argmax(axis=1)
-        unsure = probabilities.max(axis=1) < threshold
-        predicted[unsure] = list(self.labels if labels is None else labels).index(self.unknown_label)
-        return predicted
+        return decide(probabilities, threshold, self.labels if labels is None else labels, self.unknown_label)
 
     def evaluate(self, probabilities: np.ndarray, y: np.ndarray, validation: pd.DataFrame,
                  train: pd.DataFrame) -> dict[str, float]:

@@ -1,17 +1,24 @@
 """A polyphase resampler that keeps its state across blocks.
 
-It computes exactly what `scipy.signal.resample_poly(x, up, down)` computes for the whole
-signal (the same Kaiser-windowed FIR low-pass, the same centring, zeros outside the signal), but
-block by block: it keeps only the last filter's length of input, so memory and work per second
-stay constant over an hour of audio, and the outputs lie on the same time grid whatever the
-block sizes.
+It computes what `scipy.signal.resample_poly(x, up, down)` computes for the whole signal (the
+same Kaiser-windowed FIR low-pass, the same centring, zeros outside the signal), but block by
+block and in numpy alone, so that a device without scipy resamples as the pipeline does. It
+keeps only the last filter's length of input, so memory and work per second stay constant over
+an hour of audio, and the outputs lie on the same time grid whatever the block sizes.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import scipy.signal
+
+
+def lowpass(taps: int, cutoff: float, beta: float = 5.0) -> np.ndarray:
+    """A Kaiser-windowed sinc low-pass of unit gain at 0 Hz, `cutoff` a fraction of Nyquist: what
+    `scipy.signal.firwin(taps, cutoff, window=("kaiser", beta))` designs (resample_poly's filter)."""
+    middle = np.arange(taps) - (taps - 1) / 2
+    h = cutoff * np.sinc(cutoff * middle) * np.kaiser(taps, beta)
+    return h / h.sum()
 
 
 class StreamResampler:
@@ -29,7 +36,7 @@ class StreamResampler:
             return
         max_rate = max(self.up, self.down)
         self.delay = 10 * max_rate  # the filter's half length, as resample_poly designs it
-        taps = scipy.signal.firwin(2 * self.delay + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        taps = lowpass(2 * self.delay + 1, 1.0 / max_rate) * self.up
         # Phase p of the polyphase filter holds taps p, p + up, p + 2 up, ...; padded with zeros to
         # one length so that every output is one dot product over the same number of inputs.
         self.width = -(-len(taps) // self.up)
@@ -78,3 +85,9 @@ class StreamResampler:
             return np.zeros(0, np.float32)
         total = -(-self.received * self.up // self.down)
         return self._outputs(max(total, self.produced))
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """A whole signal at another rate: what resample_poly gives, to float32 rounding."""
+    resampler = StreamResampler(source_rate, target_rate)
+    return np.concatenate([resampler.process(samples), resampler.flush()])
