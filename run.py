@@ -21,6 +21,8 @@ from competition.stages import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 from competition.tasks import task_names  # noqa: E402
 
 KAGGLE_WORKING = Path("/kaggle/working")
+# the settings whose choices are the registries' names, which the settings' own floor cannot know
+REGISTRY_CHOICES = {"task": task_names(), "engine": engine_names()}
 
 
 def default_work_dir(demo: bool) -> Path:
@@ -50,8 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               "(default: none)")
     running.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                          help="a recipe: settings keyed by their flags' names without the dashes (sample-rate = "
-                              "8000); flags given on the command line win. Every run writes its own to "
-                              "recipe.toml in the work folder (default: none)")
+                              "8000); flags given on the command line win. Every finished run of the main stages "
+                              "writes its own to recipe.toml in the task's folder of the work folder (default: none)")
     running.add_argument("--input-dir", type=Path, default=None,
                          help="folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
                               "/kaggle/input/** is searched (default: input/, or input/demo/ with --demo)")
@@ -89,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="score --output against this solution file (fname,label[,Usage], the true labels; "
                                "never the submission itself) and print accuracy overall, per Usage and per class "
                                "(default: none)")
-    add_setting_flags(parser, choices={"task": task_names(), "engine": engine_names()})
+    add_setting_flags(parser, choices=REGISTRY_CHOICES)
     return parser.parse_args(argv)
 
 
@@ -158,6 +160,15 @@ def model_features(model: str, features: str | None) -> str:
     return features
 
 
+def chosen_features(args: argparse.Namespace, recipe: dict) -> str | None:
+    """--features, else the recipe's when its model is the one that runs (another model named on the
+    command line reads its own); checked against the model for a run of the main stages."""
+    features = args.features or (recipe.get("features") if args.model in (None, recipe.get("model")) else None)
+    if args.stage in SIDE_STAGE_NAMES or args.score or args.classify or args.listen:
+        return features
+    return model_features(args.model or recipe.get("model") or DEFAULTS.model, features)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -178,10 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --listen, --classify and --score are separate commands: give one", file=sys.stderr)
         return 2
     try:
-        recipe = read_recipe(args.config) if args.config else {}
-        features = args.features or recipe.get("features")
-        if args.stage not in SIDE_STAGE_NAMES and not (args.score or args.classify or args.listen):
-            features = model_features(args.model or recipe.get("model") or DEFAULTS.model, features)
+        recipe = read_recipe(args.config, REGISTRY_CHOICES) if args.config else {}
+        features = chosen_features(args, recipe)
         settings = settings_from_args(args, demo=args.demo, recipe=recipe,
                                       **({"features": features} if features else {}))
         paths = Paths(
@@ -212,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                     make_demo_competition(paths.input_dir, seed=settings.seed)
                 else:
                     log.info("using the demo competition already in %s", paths.input_dir)
+            stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
             if args.stage not in SIDE_STAGE_NAMES:  # a side stage shapes nothing the main chain reads
                 write_recipe(paths.recipe, settings)
-            stages.run(args.stage, paths, settings, rerun_from=args.rerun_from)
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -56,7 +56,7 @@ def foreign_lines(text: str) -> list[str]:
 
 
 def test_the_allow_list_refuses_what_tensorflow_and_python_print():
-    own = ("09:16:37 INFO competition.train.trainer: confusion matrix (rows: true, columns: predicted):\n"
+    own = ("09:16:37 INFO competition.train.calibration: confusion matrix (rows: true, columns: predicted):\n"
            "         yes  no\ntrue            \nyes        1   0\n"
            "predict:   0%|          | 0/1 [00:00<?, ?batch/s]predict: 100%|██████████| 1/1 [00:03<00:00,  3.21s/batch]"
            "\r09:17:23 INFO competition.predict.stage: wrote x.csv: 360 rows\n")

@@ -2,14 +2,17 @@
 back from them and from a recipe file (`--config FILE.toml`); the resolved recipe written for a run.
 
 Hand-written glue rather than a library (simple-parsing, tyro): it keeps argparse's familiar
---help and adds no dependency to a Kaggle image. Recipes are TOML (read by the standard library's
-tomllib, written by tomli-w), keyed by the flags' names without their dashes.
+--help and adds no dependency to a Kaggle image. Recipes are TOML keyed by the flags' names without
+their dashes, read by the standard library's tomllib; a recipe is a flat table of numbers, strings,
+booleans and lists of them, which `write_recipe` writes itself rather than add a TOML writer to every
+Kaggle kernel's install (tests read each one back with tomllib).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import difflib
+import json
 import sys
 import typing
 from pathlib import Path
@@ -18,11 +21,6 @@ from typing import Any
 from .. import PipelineError
 from .config import FLAG_GROUPS, Settings, flag_name
 from .io import atomic_path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the same parser, before it joined the standard library
-    import tomli as tomllib
 
 DEFAULTS = Settings()
 _TYPES = typing.get_type_hints(Settings)
@@ -109,13 +107,28 @@ def _recipe_value(field: dataclasses.Field, value: Any, where: str) -> Any:
             return tuple(item(v) for v in value)
     elif isinstance(value, str):
         return value
-    raise PipelineError(f"{where}: {key} = {value!r} is not a {getattr(kind, '__name__', str(kind))} "
-                        f"({flag_name(field.name)}: {field.metadata['help']})")
+    expected = {bool: "true or false", float: "a number", int: "a whole number", str: "a string",
+                tuple[str, ...]: "a list of strings"}.get(kind, "a list of numbers")
+    raise PipelineError(f"{where}: {key} = {value!r} is not {expected} ({flag_name(field.name)}: "
+                        f"{field.metadata['help']})")
 
 
-def read_recipe(path: Path) -> dict[str, Any]:
-    """The settings a recipe file holds, by field name; an unknown key or a wrong type is an error
-    that names the file and the key."""
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    try:  # the same parser, before it joined the standard library
+        import tomli
+    except ImportError:
+        raise PipelineError("--config needs a TOML reader: Python 3.11 or newer, or pip install tomli") from None
+    return tomli
+
+
+def read_recipe(path: Path, choices: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """The settings a recipe file holds, by field name; an unknown key, a wrong type or a value outside
+    the setting's choices (`choices` adds the registries' names, as for the flags) is an error that names
+    the file and the key."""
+    tomllib = _toml()
     try:
         table = tomllib.loads(Path(path).read_text())
     except OSError as error:
@@ -129,7 +142,12 @@ def read_recipe(path: Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f"; did you mean {close[0]}?" if close else "; keys are the flags' names without their dashes"
             raise PipelineError(f"--config {path}: {key!r} is not a setting{hint}")
-        values[fields[key].name] = _recipe_value(fields[key], value, f"--config {path}")
+        field = fields[key]
+        values[field.name] = _recipe_value(field, value, f"--config {path}")
+        allowed = (choices or {}).get(field.name) or field.metadata.get("choices")
+        if allowed and values[field.name] not in allowed:
+            raise PipelineError(f"--config {path}: {key} = {value!r} is not one of "
+                                f"{', '.join(map(str, allowed))}")
     return values
 
 
@@ -149,18 +167,24 @@ def settings_from_args(args: argparse.Namespace, demo: bool = False, recipe: dic
     return Settings(**{**values, **overrides})
 
 
+def _toml_value(value: Any) -> str:
+    """A flat recipe's value in TOML: JSON's spelling of strings and numbers is TOML's too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(value)
+
+
 def write_recipe(path: Path, settings: Settings) -> None:
     """The run's resolved settings as a recipe that `--config` reads back: every setting that shapes an
     output (not --workers, which only sets the pace), in --help's order; a setting without a value (None)
     is left out, as TOML has none."""
-    import tomli_w
-
-    recipe = {}
+    lines = ["# The settings of the last finished run in this folder; rerun it with --config this-file."]
     for field in setting_fields():
         value = getattr(settings, field.name)
         if field.metadata.get("shapes_output", True) and value is not None:
-            recipe[_recipe_key(field.name)] = list(value) if isinstance(value, tuple) else value
+            lines.append(f"{_recipe_key(field.name)} = {_toml_value(value)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temp:
-        temp.write_text("# The settings of the last run in this folder; rerun it with --config this-file.\n"
-                        + tomli_w.dumps(recipe))
+        temp.write_text("\n".join(lines) + "\n")

@@ -73,6 +73,14 @@ def calibration_clips(paths: Paths, inference: InferenceConfig, config: ExportCo
                      for source in tqdm(sources, desc="int8 calibration clips", unit="clip")])
 
 
+def _below_threshold(info) -> str:
+    """How the unknown threshold decides, for a task with an unknown class; nothing for the others."""
+    if info.unknown_label is None:
+        return ""
+    return (f", or `{info.unknown_label}` when the highest probability is below {info.unknown_threshold:.2f} "
+            f"(the threshold calibrated on validation)")
+
+
 def _resampling(inference: InferenceConfig) -> str:
     audio = inference.audio
     if audio.sample_rate == audio.target_rate:
@@ -99,7 +107,7 @@ models, decide and listen, and every file's sha256, checked before a file is run
 ## Run it on a device (numpy and LiteRT, no TensorFlow)
 
 ```sh
-python3 -m venv ~/kws && ~/kws/bin/pip install ./speech-commands   # the project's source: numpy, ai-edge-litert
+python3 -m venv ~/kws && ~/kws/bin/pip install path/to/the/repository   # numpy and ai-edge-litert only
 ~/kws/bin/python -m competition.device classify FOLDER a.wav b.wav
 arecord -t raw -f S16_LE -r {info.sample_rate} -c 1 | ~/kws/bin/python -m competition.device listen FOLDER -
 ```
@@ -128,8 +136,7 @@ The features stage's front end: {_resampling(inference)}{inference.audio.window_
 The int8 file keeps that front end, and the model's own log-mel layer, in float: 8 bits cannot carry a
 waveform's range (a quiet clip would round to a few levels) nor a power spectrum's ten decades.
 
-**Deciding**: the label is the most probable class, or `{info.unknown_label}` when the highest probability is
-below {info.unknown_threshold:.2f} (the threshold calibrated on validation); the probabilities are averaged
+**Deciding**: the label is the most probable class{_below_threshold(info)}; the probabilities are averaged
 over the clip shifted by {', '.join(str(s) for s in info.tta_shifts)} samples (test-time shifts; zeros fill
 the gap). `python -m competition.device classify` does both, as `python run.py --classify --engine tflite-int8`.
 
