@@ -130,7 +130,7 @@ def listen_to(paths: Paths, settings: Settings, source: str, detections: Path | 
 
     listener = Listener(paths, project(ListenConfig, settings), source)
     with contextlib.ExitStack() as stack:
-        write = stack.enter_context(detections_csv(detections)) if detections else None
+        write = stack.enter_context(detections_csv(detections, listener.threshold)) if detections else None
         progress = None
         if listener.source.seconds is not None:  # shown only when stderr is a terminal (behind the filter's pipe)
             progress = stack.enter_context(tqdm(total=round(listener.source.seconds, 1), unit="s",

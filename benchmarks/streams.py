@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import os
 import sys
 import time
@@ -61,8 +60,13 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from competition.core.labels import AUXILIARY_WORDS, BACKGROUND_NOISE_DIR, COMMANDS  # noqa: E402
+from competition import PipelineError  # noqa: E402
+from competition.core.labels import COMMANDS  # noqa: E402
+from competition.streaming import build  # noqa: E402
+from competition.streaming.build import RATE, make_stream, negative_stream, validation_solution, write_stream  # noqa: E402,E501
+from competition.streaming.figure import plot_det  # noqa: E402
 from competition.streaming.operating import (  # noqa: E402
+    THRESHOLDS,
     ScoredStream,
     lowest_threshold,
     matched,
@@ -71,153 +75,9 @@ from competition.streaming.operating import (  # noqa: E402
     score,
 )
 
-RATE = 16_000
-
-
-# --- the validation solution file ---------------------------------------------------------------
-
-def validation_solution(index: Path, split: str) -> pd.DataFrame:
-    """`fname,label` of the recorded clips of one split of a prepare index (its planned silence
-    windows are not files of their own, so they are left out)."""
-    table = pd.read_csv(index, keep_default_na=False)
-    rows = table[(table["split"] == split) & (table["kind"] == "clip")]
-    if rows.empty:
-        raise SystemExit(f"error: {index}: no recorded clips in split {split!r}")
-    return rows[["path", "label"]].rename(columns={"path": "fname"}).reset_index(drop=True)
-
-
-# --- the generator ------------------------------------------------------------------------------
-
-def _read_mono(path: Path, rate: int = RATE) -> np.ndarray:
-    from competition.frontend.audio import read_wav
-
-    source_rate, samples = read_wav(path)
-    if source_rate != rate:
-        import scipy.signal
-
-        divisor = math.gcd(source_rate, rate)
-        samples = scipy.signal.resample_poly(samples, rate // divisor, source_rate // divisor).astype(np.float32)
-    return samples
-
-
-def _rms(samples: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) or 1e-12
-
-
-def noise_bed(noises: list[np.ndarray], length: int, level_rms: float, rng: np.random.Generator) -> np.ndarray:
-    """Stretches of 5 to 20 s of random noise files at random starts, each at `level_rms`,
-    joined with 20 ms ramps so the joins do not click."""
-    bed = np.zeros(length, np.float32)
-    ramp = int(0.02 * RATE)
-    at = 0
-    while at < length:
-        noise = noises[rng.integers(len(noises))]
-        size = min(int(rng.uniform(5, 20) * RATE), len(noise), length - at)
-        start = int(rng.integers(0, len(noise) - size + 1))
-        piece = noise[start:start + size] * np.float32(level_rms / _rms(noise[start:start + size]))
-        if size > 2 * ramp:
-            envelope = np.ones(size, np.float32)
-            envelope[:ramp] = np.linspace(0, 1, ramp)
-            envelope[-ramp:] = np.linspace(1, 0, ramp)
-            piece = piece * envelope
-        bed[at:at + size] = piece
-        at += size
-    return bed
-
-
-def load_noises(noise_folder: Path) -> list[np.ndarray]:
-    from competition.frontend.audio import audio_files
-
-    noise_files = audio_files(noise_folder)
-    if not noise_files:
-        raise SystemExit(f"error: {noise_folder}: no noise recordings (.wav, .flac, .ogg); expected background noise")
-    return [_read_mono(path) for path in noise_files]
-
-
-def place(stream: np.ndarray, events: Iterator[tuple], gap: tuple[float, float], rng: np.random.Generator) -> list:
-    """Add the events' clips (each `(clip, *fields)`) to `stream` one after another, each onset on a
-    whole millisecond (so the labels' times are exact) after a pause uniform in `gap` seconds, until
-    the next would not fit with the shortest pause after it. Returns `(onset_s, *fields)` per clip."""
-    ms = RATE // 1000
-
-    def gap_samples() -> int:
-        return int(rng.uniform(*gap) * 1000) * ms
-
-    placed = []
-    at = gap_samples()
-    for clip, *fields in events:
-        if at + len(clip) + int(gap[0] * RATE) > len(stream):
-            break
-        stream[at:at + len(clip)] += clip
-        placed.append((at // ms / 1000, *fields))
-        at += -(-len(clip) // ms) * ms + gap_samples()
-    return placed
-
-
-def burst(noises: list[np.ndarray], seconds: float, noise_dbfs: float, rng: np.random.Generator) -> tuple:
-    """(samples, index of the file): a stretch of a noise file from the bed's level up to -20 dBFS (or
-    20 dB over the bed where that is louder): a tap, a door."""
-    which = int(rng.integers(len(noises)))
-    noise = noises[which]
-    size = min(int(seconds * RATE), len(noise))
-    start = int(rng.integers(0, len(noise) - size + 1))
-    piece = noise[start:start + size]
-    loudness = 10 ** (rng.uniform(noise_dbfs, max(noise_dbfs + 20, -20.0)) / 20)
-    return piece * np.float32(loudness / _rms(piece)), which
-
-
-def make_stream(solution: pd.DataFrame, clips: Path, noise_folder: Path, minutes: float, seed: int,
-                noise_dbfs: float = -50.0, gap: tuple[float, float] = (0.5, 2.5),
-                silence_share: float = 0.1) -> tuple[np.ndarray, pd.DataFrame]:
-    """(samples at 16 kHz, labels `time_s,label`), both fixed by the seed."""
-    rng = np.random.default_rng(seed)
-    length = int(round(minutes * 60 * RATE))
-    noises = load_noises(noise_folder)
-    stream = noise_bed(noises, length, 10 ** (noise_dbfs / 20), rng)
-    rows = solution.iloc[rng.permutation(len(solution))].itertuples(index=False)
-    bursts = silence_share if not (solution["label"] == "silence").any() else 0.0
-
-    def events() -> Iterator[tuple[np.ndarray, str]]:
-        while True:
-            if rng.random() < bursts:
-                yield burst(noises, 1.0, noise_dbfs, rng)[0], "silence"
-                continue
-            row = next(rows, None)
-            if row is None:
-                print(f"warning: the {len(solution)} clips ran out", file=sys.stderr)
-                return
-            yield _read_mono(clips / row.fname), row.label
-
-    placed = place(stream, events(), gap, rng)
-    np.clip(stream, -1.0, 1.0, out=stream)
-    return stream, pd.DataFrame(placed, columns=["time_s", "label"])
-
-
-def write_stream(path: Path, samples: np.ndarray, labels: pd.DataFrame, rate: int = RATE, channels: int = 1) -> Path:
-    """The WAV (16-bit PCM, at `rate`, `channels` copies of the signal) and `<stem>.labels.csv` beside it,
-    each written whole or not at all (the labels first: a WAV is never there without them)."""
-    import soundfile
-
-    from competition.core.io import atomic_path
-
-    if rate != RATE:
-        import scipy.signal
-
-        divisor = math.gcd(rate, RATE)
-        samples = scipy.signal.resample_poly(samples, rate // divisor, RATE // divisor).astype(np.float32)
-    data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
-    labels_path = path.with_name(path.stem + ".labels.csv")
-    with atomic_path(labels_path) as temp:
-        labels.to_csv(temp, index=False, float_format="%.3f")
-    with atomic_path(path) as temp:
-        soundfile.write(temp, data, rate, subtype="PCM_16", format="WAV")
-    return labels_path
-
-
 # --- negative streams: no command said ----------------------------------------------------------
 
-NEGATIVE_KINDS = ("words", "talk", "noise", "synth")
-NEGATIVE_COLUMNS = ["time_s", "label", "source"]
+NEGATIVE_KINDS = (*build.NEGATIVE_KINDS, "synth")
 # Sentences for `synth`, none holding one of the ten commands (checked by `command_free`): the
 # everyday words around a speaker that share sounds with them (going, upper, offer, yesterday, ...).
 SENTENCES = (
@@ -273,97 +133,6 @@ def command_free(sentence: str) -> bool:
     return not set(re.findall(r"[a-z']+", sentence.lower())) & set(COMMANDS)
 
 
-def auxiliary_clips(index: Path, split: str) -> pd.DataFrame:
-    """`path,word,speaker` of the recorded clips of the auxiliary words (never a command) in one split."""
-    table = pd.read_csv(index, keep_default_na=False)
-    rows = table[(table["split"] == split) & (table["kind"] == "clip") & table["word"].isin(AUXILIARY_WORDS)]
-    if rows.empty:
-        raise SystemExit(f"error: {index}: no recorded clips of auxiliary words ({', '.join(AUXILIARY_WORDS[:3])}, "
-                         f"...) in split {split!r}")
-    return rows[["path", "word", "speaker"]].reset_index(drop=True)
-
-
-def split_noises(noises: list[np.ndarray], split: str) -> list[np.ndarray]:
-    """Each noise file's stretch that `split` draws its silence from (prepare's rule)."""
-    from competition.data.prepare import noise_window_starts
-
-    stretches = []
-    for noise in noises:
-        low, high = noise_window_starts(len(noise) - RATE, split)
-        stretches.append(noise[low:high + RATE])
-    return stretches
-
-
-def voiced(clip: np.ndarray, floor_db: float = 30.0, frame: int = RATE // 100) -> np.ndarray:
-    """The clip from its first to its last 10 ms frame within `floor_db` of its loudest: the word
-    without the recording's silence around it."""
-    frames = len(clip) // frame
-    if frames < 2:
-        return clip
-    energy = np.square(clip[:frames * frame].reshape(frames, frame), dtype=np.float64).mean(axis=1)
-    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-floor_db / 10))
-    return clip[loud[0] * frame:(loud[-1] + 1) * frame]
-
-
-def crossfade(pieces: list[np.ndarray], overlap: int = RATE // 50) -> np.ndarray:
-    """The pieces joined with no pause, each fading into the next over `overlap` samples (20 ms)."""
-    out = pieces[0]
-    for piece in pieces[1:]:
-        fade = min(overlap, len(out), len(piece))
-        ramp = np.linspace(0, 1, fade, dtype=np.float32)
-        out = np.concatenate([out[:len(out) - fade], out[len(out) - fade:] * (1 - ramp) + piece[:fade] * ramp,
-                              piece[fade:]])
-    return out
-
-
-def _speech_events(kind: str, clips: pd.DataFrame, extract: Path, rng: np.random.Generator,
-                   fragment_share: float = 0.4) -> Iterator[tuple[np.ndarray, str, str]]:
-    """`words`: one voiced clip at a time, at its recorded level. `talk`: two to six of them, a share
-    cut to a piece (30 to 70 % of the word, from anywhere in it), brought to the first one's level and
-    crossfaded into one "sentence". The clips are drawn in a seeded order, reshuffled when used up."""
-    cache: dict[str, np.ndarray] = {}
-
-    def clip_at(row) -> np.ndarray:
-        if row.path not in cache:
-            cache[row.path] = voiced(_read_mono(extract / row.path))
-        return cache[row.path]
-
-    def draws() -> Iterator:
-        while True:
-            yield from clips.iloc[rng.permutation(len(clips))].itertuples(index=False)
-
-    rows = draws()
-    while True:
-        if kind == "words":
-            row = next(rows)
-            yield clip_at(row), "unknown", row.path
-            continue
-        pieces, names = [], []
-        for _ in range(int(rng.integers(2, 7))):
-            row = next(rows)
-            word = clip_at(row)
-            if rng.random() < fragment_share and len(word) > RATE // 10:
-                share = rng.uniform(0.3, 0.7)
-                size = max(RATE // 20, int(share * len(word)))
-                start = int(rng.integers(0, len(word) - size + 1))
-                word, name = word[start:start + size], f"{row.path}[{start / RATE:.3f}:{(start + size) / RATE:.3f}]"
-            else:
-                name = row.path
-            if pieces:
-                word = word * np.float32(_rms(pieces[0]) / _rms(word))
-            pieces.append(word)
-            names.append(name)
-        yield crossfade(pieces), "unknown", " + ".join(names)
-
-
-def _noise_events(noises: list[np.ndarray], names: list[str], noise_dbfs: float,
-                  rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, str]]:
-    """Bursts of one to five seconds of the noise files, from the bed's level up to -20 dBFS."""
-    while True:
-        samples, which = burst(noises, rng.uniform(1, 5), noise_dbfs, rng)
-        yield samples, "silence", names[which]
-
-
 def synthesize(sentence: str, voice: str, speed: int) -> np.ndarray:
     """`sentence` spoken by espeak-ng at 16 kHz."""
     import subprocess
@@ -379,7 +148,7 @@ def synthesize(sentence: str, voice: str, speed: int) -> np.ndarray:
                              "it") from None
         except subprocess.CalledProcessError as error:
             raise SystemExit(f"error: espeak-ng -v {voice}: {error.stderr.decode().strip()}") from None
-        return voiced(_read_mono(wav))
+        return build.voiced(build.read_mono(wav))
 
 
 def _synth_events(rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, str]]:
@@ -393,34 +162,10 @@ def _synth_events(rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str, s
         if key not in spoken:
             spoken[key] = synthesize(*key)
         level = 10 ** (rng.uniform(-30, -20) / 20)
-        yield spoken[key] * np.float32(level / _rms(spoken[key])), "unknown", f"{key[1]} {key[2]}: {key[0]}"
+        yield spoken[key] * np.float32(level / build.rms(spoken[key])), "unknown", f"{key[1]} {key[2]}: {key[0]}"
 
 
-NEGATIVE_GAPS = {"words": (0.15, 0.8), "talk": (0.3, 1.2), "noise": (0.5, 3.0), "synth": (0.3, 1.2)}
-
-
-def negative_stream(kind: str, index: Path, extract: Path, split: str, minutes: float, seed: int,
-                    noise_dbfs: float = -50.0, noise_folder: Path | None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    """(samples at 16 kHz, labels `time_s,label,source`) of a stream of `kind` in which no command is
-    said, drawn from `split` of the prepare index `index` (clips under `extract`) over a noise bed of
-    that split's stretch of the noise files, all fixed by the seed."""
-    if kind not in NEGATIVE_KINDS:
-        raise SystemExit(f"error: --kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
-    from competition.frontend.audio import audio_files
-
-    rng = np.random.default_rng(seed)
-    noise_folder = noise_folder or extract / "train" / "audio" / BACKGROUND_NOISE_DIR
-    noises = split_noises(load_noises(noise_folder), split)
-    stream = noise_bed(noises, int(round(minutes * 60 * RATE)), 10 ** (noise_dbfs / 20), rng)
-    if kind == "noise":
-        events = _noise_events(noises, [path.name for path in audio_files(noise_folder)], noise_dbfs, rng)
-    elif kind == "synth":
-        events = _synth_events(rng)
-    else:
-        events = _speech_events(kind, auxiliary_clips(index, split), extract, rng)
-    placed = place(stream, events, NEGATIVE_GAPS[kind], rng)
-    np.clip(stream, -1.0, 1.0, out=stream)
-    return stream, pd.DataFrame(placed, columns=NEGATIVE_COLUMNS)
+SYNTH_GAP = (0.3, 1.2)  # seconds between sentences, as talk's
 
 
 # --- the scorer (the rule itself: competition/streaming/operating.py) ----------------------------
@@ -490,7 +235,7 @@ def listen(work_dir: Path, stream: Path, detections: Path, engine: str = "keras"
 
     config = project(ListenConfig, Settings(engine=engine, **overrides))
     listener = Listener(_paths(work_dir), config, stream)
-    with detections_csv(detections) as write:
+    with detections_csv(detections, listener.threshold) as write:
         for detection in listener.run():
             write(detection)
     return {"seconds": listener.seconds, "wall_s": listener.wall_s, "rtf": listener.seconds / listener.wall_s,
@@ -596,11 +341,6 @@ def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[i
 
 # --- the DET curve: false accepts per hour against commands missed ------------------------------
 
-# a softmax's top score saturates: the few false accepts an hour that matter lie at 1 - 1e-3 and beyond
-DET_THRESHOLDS = tuple(round(t, 6) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995,
-                                             0.9998, 0.9999, 0.99995, 0.99998, 0.99999))
-
-
 def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
                 cache: Path | None) -> tuple[list[str], list[str], list[ScoredStream]]:
     """A trained model's class order, its commands, and its window scores of each stream."""
@@ -614,62 +354,24 @@ def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
 def det_points(models: list[tuple[str, Path]], negatives: list[Path], commands: list[Path], thresholds: list[float],
                engine: str = "keras", cache: Path | None = None) -> pd.DataFrame:
     """`operating_points` of each model (its recogniser at its default settings, the threshold swept),
-    with `model` and `default` (the model's default threshold) columns."""
+    with `model` and `default` (the threshold --listen uses with that model by default: its operating
+    point, where --stage operating measured one) columns."""
     from competition.core.config import ListenConfig, Settings, project
+    from competition.device.operating_point import resolve
 
-    config = project(ListenConfig, Settings(engine=engine))
-    thresholds = sorted({*map(float, thresholds), config.listen_threshold})
     tables = []
     for name, work_dir in models:
+        config, _ = resolve(project(ListenConfig, Settings(engine=engine)), _paths(work_dir).operating_points)
         labels, commands_of_model, scored = load_scored(work_dir, [*negatives, *commands], engine,
                                                         config.listen_hop_ms, cache)
         if said := [s.name for s in scored[:len(negatives)] if not s.negative]:
             raise SystemExit(f"error: --negatives {', '.join(said)}: their labels hold commands")
-        table = operating_points(scored, labels, commands_of_model, config, thresholds)
+        swept = sorted({*map(float, thresholds), config.listen_threshold})
+        table = operating_points(scored, labels, commands_of_model, config, swept)
         table.insert(0, "model", name)
         table["default"] = np.isclose(table["threshold"], config.listen_threshold)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
-
-
-def plot_det(points: pd.DataFrame, path: Path) -> list[str]:
-    """The DET figure (PNG): false accepts per hour (log scale; none at all is drawn at the left edge,
-    half of one false accept in the hours heard) against the share of commands missed, one line per
-    model, its default threshold marked. Returns the lines' labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from competition.core.io import atomic_path
-
-    floor = 0.5 / points["negative_hours"].max()
-    figure, axes = plt.subplots(figsize=(7, 5))
-    names = list(dict.fromkeys(points["model"]))
-    for order, name in enumerate(names):
-        rows = points[points["model"] == name].sort_values("threshold")
-        x = rows["false_accepts_per_hour"].clip(lower=floor)
-        (line,) = axes.plot(x, 100 * rows["missed"], marker=".", label=name)
-        default = rows[rows["default"]]
-        axes.plot(x[default.index], 100 * default["missed"], marker="o", markersize=10, linestyle="none",
-                  color=line.get_color())
-        for index, row in default.iterrows():
-            axes.annotate(f"{name}: default {row['threshold']:g}", (x[index], 100 * row["missed"]),
-                          textcoords="offset points", xytext=(-8, 8 + 14 * order), ha="right",
-                          color=line.get_color())  # one above another where the models' defaults meet
-    axes.set_xscale("log")
-    axes.axvline(floor, color="grey", linewidth=0.5, linestyle=":")
-    axes.set_xlabel(f"false accepts per hour on {points['negative_hours'].max():.2f} h of negative streams "
-                    f"(none: drawn at {floor:.2g})")
-    axes.set_ylabel("commands missed or wrongly named (%)")
-    axes.set_title("DET: threshold swept, the rest of the recogniser at its defaults")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=120)
-    plt.close(figure)
-    return names
 
 
 def _model(text: str) -> tuple[str, Path]:
@@ -750,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="each model's legend label and work folder")
     p.add_argument("--negatives", type=Path, nargs="+", required=True, help="streams with no command (negatives)")
     p.add_argument("--commands", type=Path, nargs="+", required=True, help="streams of commands (make)")
-    p.add_argument("--threshold", type=float, nargs="+", default=list(DET_THRESHOLDS),
+    p.add_argument("--threshold", type=float, nargs="+", default=list(THRESHOLDS),
                    help="thresholds to replay (the default's is always added; default 0.30 to 0.98 by 0.02, then "
                         "0.99 to 0.99999)")
     p.add_argument("--most-per-hour", type=float, nargs="+", default=[1.0, 5.0],
@@ -763,7 +465,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, default=Path("benchmarks/results/det"),
                    help="writes OUTPUT.csv and OUTPUT.png")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except PipelineError as error:  # the package's errors name the file and what was wrong: no traceback
+        raise SystemExit(f"error: {error}") from None
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "solution":
         table = validation_solution(args.index, args.split)
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -777,8 +485,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.output}: {len(samples) / RATE:.0f} s; {labels_path}: {len(labels)} onsets, "
               f"{labels['label'].isin(COMMANDS).sum()} of them commands")
     elif args.command == "negatives":
+        synth = {"events": _synth_events, "gap": SYNTH_GAP} if args.kind == "synth" else {}
         samples, labels = negative_stream(args.kind, args.index, args.clips, args.split, args.minutes, args.seed,
-                                          args.noise_dbfs, args.noise)
+                                          args.noise_dbfs, args.noise, **synth)
         labels_path = write_stream(args.output, samples, labels)
         print(f"{args.output}: {len(samples) / RATE:.0f} s of {args.kind} from split {args.split}; {labels_path}: "
               f"{len(labels)} events, none a command")

@@ -105,7 +105,7 @@ def finished_run(tiny_competition, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("pipeline")
     paths = Paths(input_dir=tiny_competition, work_dir=root / "work", output=root / "submission.csv")
-    settings = Settings(epochs=1, batch_size=32, workers=1)
+    settings = Settings(epochs=1, batch_size=32, workers=1, operating_minutes=4)
     stages.run("all", paths, settings)
     return paths, settings
 

@@ -308,7 +308,9 @@ def test_listen_prints_and_writes_each_command_found(finished_run, stream, tmp_p
     assert run.main(["--work-dir", str(paths.work_dir), "--listen", str(stream), "--detections", str(out), *ANY]) == 0
     lines = capsys.readouterr().out.splitlines()
     table = pd.read_csv(out, keep_default_na=False)
-    assert list(table.columns) == ["time_s", "label", "confidence"] and not out.with_name("found.csv.partial").exists()
+    assert list(table.columns) == ["time_s", "label", "confidence", "threshold"]
+    assert not out.with_name("found.csv.partial").exists()
+    assert (table["threshold"] == 0.0).all()
     assert len(table) == len(lines) > 10
     assert set(table["label"]) <= set(COMMANDS)
     assert table["time_s"].is_monotonic_increasing and table["time_s"].between(1.0, 30.0).all()
@@ -378,7 +380,7 @@ def test_a_crash_leaves_only_the_partial_detections(finished_run, stream, tmp_pa
     with pytest.raises(RuntimeError):
         run.main(["--work-dir", str(paths.work_dir), "--listen", str(stream), "--detections", str(out)])
     assert not out.exists()
-    assert out.with_name("found.csv.partial").read_text().startswith("time_s,label,confidence\n")
+    assert out.with_name("found.csv.partial").read_text().startswith("time_s,label,confidence,threshold\n")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -62,6 +62,9 @@ MODEL_RATES = (NOTEBOOK_RATE, 16_000)
 # --cut-unknowns: what share of a word a cut clip keeps. A stream's window that holds this little of
 # a word has heard its start, not the word (a half-heard "down" sounds like "up").
 CUT_KEEPS = (0.1, 0.5)
+# --false-accepts-per-hour: a listener left on in a room may name a command about once in a quarter of an
+# hour where nobody said one; the threshold that keeps to it is chosen on validation (docs/listening.md).
+FALSE_ACCEPTS_PER_HOUR = 4.0
 # The tasks with an unknown class, which reversed and cut words can teach.
 UNKNOWN_CLASS_TASKS = ("commands",)
 
@@ -212,7 +215,16 @@ class Settings:
     listen_hop_ms: int = setting(200, "--listen: time between the one-second windows the model scores")
     listen_average_ms: int = setting(600, "--listen: scores are averaged over the windows that end within this "
                                           "span (at least one)")
-    listen_threshold: float = setting(0.7, "--listen: least averaged score of a command that counts as a detection")
+    listen_threshold: float | None = setting(None, "--listen: least averaged score of a command that counts as a "
+                                                   "detection; none: the lowest that kept to "
+                                                   "--false-accepts-per-hour on the validation speakers' negative "
+                                                   "streams (--stage operating), 0.7 where they were not measured")
+    false_accepts_per_hour: float = setting(FALSE_ACCEPTS_PER_HOUR, "--listen and the export: how many commands "
+                                            "an hour the listener may report where none was said, as measured by "
+                                            "--stage operating; sets the threshold unless --listen-threshold does")
+    operating_minutes: float = setting(40.0, "--stage operating: minutes of negative streams (the validation "
+                                             "speakers' other words, talk, noise) the false accepts are counted on; "
+                                             "the command streams last half as long", demo_default=4.0)
     listen_suppression_ms: int = setting(1250, "--listen: no detection within this time of the previous one")
     listen_peak_ms: int = setting(0, "--listen: after a command's averaged score reaches the threshold, wait up "
                                        "to this long for it to peak and report the label it has there (0: at once)")
@@ -268,8 +280,12 @@ class Settings:
         for name in ("listen_average_ms", "listen_suppression_ms", "listen_peak_ms"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
-        if not 0.0 <= self.listen_threshold <= 1.0:
+        if self.listen_threshold is not None and not 0.0 <= self.listen_threshold <= 1.0:
             raise PipelineError(f"--listen-threshold must be in [0, 1]; got {self.listen_threshold}")
+        if self.false_accepts_per_hour < 0:
+            raise PipelineError(f"--false-accepts-per-hour must be at least 0; got {self.false_accepts_per_hour}")
+        if self.operating_minutes <= 0:
+            raise PipelineError(f"--operating-minutes must be positive; got {self.operating_minutes}")
         if unknown_words := sorted(set(self.holdout_words) - set(AUXILIARY_WORDS)):
             raise PipelineError(f"--holdout-words must be auxiliary words ({', '.join(AUXILIARY_WORDS)}); "
                                 f"got {unknown_words}")
@@ -295,8 +311,9 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "model and training": ("model", "epochs", "batch_size", "learning_rate", "patience", "ensemble", "strategy"),
     "augmentation and negatives": ("augment", "spec_masks", "reversed_unknowns", "cut_unknowns"),
     "prediction": ("engine", "tta", "calibrate_unknown"),
-    "listening (--listen)": ("listen_hop_ms", "listen_average_ms", "listen_threshold", "listen_suppression_ms",
-                             "listen_peak_ms"),
+    "listening (--listen, --stage operating)": ("false_accepts_per_hour", "listen_threshold", "listen_hop_ms",
+                                                "listen_average_ms", "listen_suppression_ms", "listen_peak_ms",
+                                                "operating_minutes"),
     "side stages": ("explore_per_word", "baseline_model"),
 }
 
@@ -405,8 +422,21 @@ class PredictConfig:
     output: str
 
 
+@dataclasses.dataclass(frozen=True)
+class OperatingConfig:
+    """--stage operating: the listener swept over thresholds on the validation speakers' streams."""
+
+    task: str
+    seed: int                   # draws the streams
+    listen_hop_ms: int          # the recogniser, all but its threshold
+    listen_average_ms: int
+    listen_suppression_ms: int
+    listen_peak_ms: int
+    operating_minutes: float
+
+
 # Bump when the exported graph or its quantisation changes, so older exports are rebuilt.
-EXPORT_FORMAT = 2
+EXPORT_FORMAT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,9 +445,10 @@ class ExportConfig:
     # the recogniser's operating point, written into the folder so that a device listens as --listen does
     listen_hop_ms: int
     listen_average_ms: int
-    listen_threshold: float
+    listen_threshold: float | None
     listen_suppression_ms: int
     listen_peak_ms: int
+    false_accepts_per_hour: float
     calibration_clips: int = 500
     export_format: int = EXPORT_FORMAT
 
@@ -425,14 +456,16 @@ class ExportConfig:
 @dataclasses.dataclass(frozen=True)
 class ListenConfig:
     """--listen: a command, not a stage (it writes nothing a stage reads), but its settings are
-    named here like a stage's so that it, too, sees only what it may read."""
+    named here like a stage's so that it, too, sees only what it may read. A threshold of None is
+    the operating point's for `false_accepts_per_hour`."""
 
     engine: str
     listen_hop_ms: int
     listen_average_ms: int
-    listen_threshold: float
+    listen_threshold: float | None
     listen_suppression_ms: int
     listen_peak_ms: int
+    false_accepts_per_hour: float = FALSE_ACCEPTS_PER_HOUR
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,17 @@ from .config import FLAG_GROUPS, Settings, flag_name
 from .io import atomic_path
 
 DEFAULTS = Settings()
-_TYPES = typing.get_type_hints(Settings)
+
+
+def _without_none(kind: Any) -> Any:
+    """`float | None` is a float flag whose absence means "not set"."""
+    arguments = [argument for argument in typing.get_args(kind) if argument is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        return arguments[0]
+    return kind
+
+
+_TYPES = {name: _without_none(kind) for name, kind in typing.get_type_hints(Settings).items()}
 
 
 def setting_fields() -> list[dataclasses.Field]:

@@ -136,6 +136,20 @@ class Paths:
     def probabilities(self) -> Path:
         return self.predict_dir / "probabilities.npy"
 
+    # operating
+    @property
+    def operating_dir(self) -> Path:
+        return self.task_dir / "operating"
+
+    @property
+    def operating_points(self) -> Path:
+        """The listener's false accepts an hour and commands missed, per threshold (device.operating_point)."""
+        return self.operating_dir / "points.csv"
+
+    @property
+    def operating_plot(self) -> Path:
+        return self.operating_dir / "det.png"
+
     # side stages
     @property
     def export_dir(self) -> Path:

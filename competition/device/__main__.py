@@ -2,11 +2,13 @@
 
     python -m competition.device classify FOLDER a.wav [b.wav ...]
     python -m competition.device listen FOLDER rec.wav|- [--rate 16000] [--detections out.csv]
+        [--false-accepts-per-hour N]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -15,11 +17,14 @@ import numpy as np
 
 from .. import PipelineError
 from .classify import LONG_RECORDINGS, LOUDEST, classify_each
-from .folder import ExportInfo, open_folder
+from .folder import POINTS_FILE, ExportInfo, open_folder
 from .listening import Listening, detections_csv
 from .model import TFLiteMember, decide, mean_probabilities
+from .operating_point import resolve
 from .resample import resample
 from .sources import STDIN, Source, read_wav, stdin_source, wav_source
+
+log = logging.getLogger(__name__)
 
 MODELS = {"int8": "tflite-int8", "float": "tflite"}
 
@@ -73,10 +78,19 @@ def listen(args: argparse.Namespace) -> int:
     if info.silence_label is None or info.unknown_label is None:
         raise PipelineError(f"{args.folder}: a model without silence and unknown classes; listening needs them, so "
                             "that background and other words are not taken for a command")
+    config = info.listen_config(model.engine)
+    if args.false_accepts_per_hour is not None:  # another operating point than the export's
+        config, operating_point = resolve(dataclasses.replace(config, listen_threshold=None,
+                                                              false_accepts_per_hour=args.false_accepts_per_hour),
+                                          Path(args.folder) / POINTS_FILE)
+    else:
+        operating_point = f"threshold {config.listen_threshold:g}, the export's (--false-accepts-per-hour " \
+                          f"{config.false_accepts_per_hour:g})"
+    log.info("operating point: %s", operating_point)
     listening = Listening(source, live, lambda windows: model.probabilities(windows, shifts=(0,)), info.sample_rate,
-                          info.clip_samples, info.labels, info.commands, info.listen_config(model.engine))
+                          info.clip_samples, info.labels, info.commands, config)
     with contextlib.ExitStack() as stack:
-        write = stack.enter_context(detections_csv(args.detections)) if args.detections else None
+        write = stack.enter_context(detections_csv(args.detections, listening.threshold)) if args.detections else None
         for detection in listening.run():
             print(detection.line(), flush=True)
             if write:
@@ -109,8 +123,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                  help="standard input's sample rate in Hz, resampled to the model's "
                                       "(default: 16000, or a WAV stream's own)")
             command.add_argument("--detections", type=Path, default=None, metavar="FILE.csv",
-                                 help="also write the detections to this CSV (time_s,label,confidence), as "
-                                      "FILE.csv.partial until the stream ends (default: none)")
+                                 help="also write the detections to this CSV (time_s,label,confidence,threshold), "
+                                      "as FILE.csv.partial until the stream ends (default: none)")
+            command.add_argument("--false-accepts-per-hour", type=float, default=None, metavar="N",
+                                 help="listen at the lowest threshold that kept to N false accepts an hour on the "
+                                      "validation speakers' negative streams (the folder's operating_points.csv); "
+                                      "default: the threshold the export chose")
     return parser.parse_args(argv)
 
 

@@ -18,8 +18,10 @@ from ..core.config import ListenConfig
 from ..core.io import atomic_write_json, read_json_written_by
 
 # Bump when a field of export.json changes meaning.
-EXPORT_INFO_VERSION = 2
+EXPORT_INFO_VERSION = 3
 INFO_FILE = "export.json"
+# the listener's false accepts an hour and commands missed per threshold (device.operating_point)
+POINTS_FILE = "operating_points.csv"
 # The recogniser's settings, as ListenConfig names them (its engine is the reader's choice).
 LISTEN_FIELDS = tuple(field.name for field in dataclasses.fields(ListenConfig) if field.name != "engine")
 
@@ -43,7 +45,7 @@ class ExportInfo:
     unknown_threshold: float               # below it, the most probable class becomes unknown_label
     silence_label: str | None              # the task's silence and unknown classes (None: it has none)
     unknown_label: str | None
-    listen: dict[str, float]               # the recogniser's settings (LISTEN_FIELDS)
+    listen: dict[str, float]               # the recogniser's settings (LISTEN_FIELDS), its threshold chosen
     version: int = EXPORT_INFO_VERSION
 
     def save(self, path: Path) -> None:

@@ -20,7 +20,7 @@ from .sources import Source, at_rate
 
 log = logging.getLogger(__name__)
 
-CSV_HEADER = "time_s,label,confidence\n"
+CSV_HEADER = "time_s,label,confidence,threshold\n"
 LARGEST_BATCH = 16
 
 
@@ -45,7 +45,10 @@ class Listening:
                  clip_samples: int, labels: Sequence[str], commands: Sequence[str], config: ListenConfig) -> None:
         self.source, self.live, self.score, self.rate = source, live, score, rate
         self.windows = Windows(clip_samples, max(1, round(config.listen_hop_ms * rate / 1000)))
+        if config.listen_threshold is None:
+            raise ValueError("a listener needs its threshold: resolve the operating point first")
         self.recognizer = Recognizer.configured(labels, commands, config)
+        self.threshold = config.listen_threshold
         self.seconds = 0.0
         self.wall_s = 0.0
         self.cpu_s = 0.0
@@ -81,10 +84,11 @@ class Listening:
 
 
 @contextlib.contextmanager
-def detections_csv(path: Path) -> Iterator:
+def detections_csv(path: Path, threshold: float) -> Iterator:
     """Write detections as they come to `path`.partial (flushed, so a long live session can be
     followed), renamed to `path` only when the stream ended normally. After a crash or a kill
-    `path` is untouched and the partial file says by its name that it is not complete."""
+    `path` is untouched and the partial file says by its name that it is not complete. Each row
+    carries the threshold it was detected at: a file of detections says its operating point."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     try:
@@ -94,7 +98,7 @@ def detections_csv(path: Path) -> Iterator:
         raise PipelineError(f"{partial}: cannot write the detections here ({error.strerror})") from error
 
     def write(detection: Detection) -> None:
-        handle.write(f"{detection.time_s:.3f},{detection.label},{detection.confidence:.4f}\n")
+        handle.write(f"{detection.time_s:.3f},{detection.label},{detection.confidence:.4f},{threshold:g}\n")
         handle.flush()
 
     completed = False

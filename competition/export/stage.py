@@ -10,12 +10,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import PipelineError
-from ..core.config import ExportConfig
+from ..core.config import ExportConfig, ListenConfig
 from ..core.io import atomic_dir
 from ..core.labels import read_labels
 from ..core.paths import Paths
 from ..data.features import load_source, table_sources
-from ..device.folder import LISTEN_FIELDS, ExportInfo
+from ..device.folder import LISTEN_FIELDS, POINTS_FILE, ExportInfo
+from ..device.operating_point import resolve
 from ..inference.config import InferenceConfig
 from ..inference.engines import get_engine
 from ..inference.tflite import model_digests
@@ -39,7 +40,11 @@ def export(paths: Paths, config: ExportConfig) -> None:
     float_ops = tuple(dict.fromkeys(name for name, dtype in ops(int8_model)
                                     if dtype == "float32" and name not in SEAMS))
     contents = {paths.exported_model(False).name: float_model, paths.exported_model(True).name: int8_model,
-                paths.export_labels.name: paths.labels_file.read_bytes()}
+                paths.export_labels.name: paths.labels_file.read_bytes(),
+                POINTS_FILE: paths.operating_points.read_bytes()}
+    listen, operating_point = resolve(ListenConfig(engine="tflite-int8", **{name: getattr(config, name)
+                                                                            for name in LISTEN_FIELDS}),
+                                      paths.operating_points)
     task = get_task(inference.task)
     info = ExportInfo(source=model_digests(paths, inference), sample_rate=inference.audio.sample_rate,
                       clip_samples=inference.audio.clip_samples, labels=tuple(labels),
@@ -48,11 +53,12 @@ def export(paths: Paths, config: ExportConfig) -> None:
                       digests={name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
                       float_ops_int8=float_ops, tta_shifts=inference.audio_shifts(),
                       unknown_threshold=inference.unknown_threshold, silence_label=task.silence_label,
-                      unknown_label=task.unknown_label, listen={name: getattr(config, name) for name in LISTEN_FIELDS})
+                      unknown_label=task.unknown_label, listen={name: getattr(listen, name) for name in LISTEN_FIELDS})
     with atomic_dir(paths.export_dir) as folder:  # a killed export leaves no folder an engine trusts
         for name, data in contents.items():
             (folder / name).write_bytes(data)
-        (folder / paths.export_readme.name).write_text(readme(info, inference, len(float_model), len(int8_model)))
+        (folder / paths.export_readme.name).write_text(readme(info, inference, len(float_model), len(int8_model),
+                                                              operating_point))
         info.save(folder / paths.export_info.name)
     log.info("wrote %s (%.0f KB) and %s (%.0f KB, %.2f of the float file); int8 keeps in float: %s",
              paths.exported_model(False), len(float_model) / 1e3, paths.exported_model(True),
@@ -89,7 +95,8 @@ def _resampling(inference: InferenceConfig) -> str:
             "(a convolution), ")
 
 
-def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int) -> str:
+def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int,
+           operating_point: str) -> str:
     labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
     listen = info.listen
     return f"""# The exported model
@@ -103,6 +110,7 @@ models, decide and listen, and every file's sha256, checked before a file is run
 | `{info.files['tflite-int8']}` | {int8_bytes:,} | the network in int8 (weights, activations); in float: {float_ops} |
 | `labels.txt` | | the output's classes, in order |
 | `export.json` | | rate, clip length, test-time shifts, unknown threshold, the listener's settings, digests |
+| `{POINTS_FILE}` | | the listener's false accepts an hour and commands missed at each threshold |
 
 ## Run it on a device (numpy and LiteRT, no TensorFlow)
 
@@ -116,10 +124,11 @@ arecord -t raw -f S16_LE -r {info.sample_rate} -c 1 | ~/kws/bin/python -m compet
 probable classes); `listen` prints a line per command heard, `      3.40 s  yes    0.873` (when it was
 recognised, the label, its averaged score), and with `--detections out.csv` also writes them.
 Input: 16-bit PCM WAV files, or raw 16-bit little-endian mono PCM on standard input at `--rate`
-(default {info.sample_rate} Hz; other rates are resampled). The listener's operating point, from
-the settings of the export: a one-second window every {listen['listen_hop_ms']} ms, scores averaged over
-{listen['listen_average_ms']} ms, threshold {listen['listen_threshold']:g}, no detection within
-{listen['listen_suppression_ms']} ms of the last, a wait of up to {listen['listen_peak_ms']} ms for the peak.
+(default {info.sample_rate} Hz; other rates are resampled). The listener: a one-second window every
+{listen['listen_hop_ms']} ms, scores averaged over {listen['listen_average_ms']} ms, no detection within
+{listen['listen_suppression_ms']} ms of the last, a wait of up to {listen['listen_peak_ms']} ms for the peak, and
+its operating point: {operating_point}. `listen --false-accepts-per-hour N` chooses another from
+`{POINTS_FILE}` (measured with the trained model, before int8).
 
 ## The models
 

@@ -18,6 +18,7 @@ from ..core.config import (
     ExportConfig,
     ExtractConfig,
     FeaturesConfig,
+    OperatingConfig,
     PredictConfig,
     PrepareConfig,
     ReportConfig,
@@ -96,6 +97,11 @@ def _run_predict(paths: Paths, config: PredictConfig) -> None:
     predict(paths, config)
 
 
+def _run_operating(paths: Paths, config: OperatingConfig) -> None:
+    from ..streaming.stage import measure_operating_points
+    measure_operating_points(paths, config)
+
+
 def _run_explore(paths: Paths, config: ExploreConfig) -> None:
     from ..analysis.explore import explore
     explore(paths, config)
@@ -146,6 +152,10 @@ STAGES: tuple[Stage, ...] = (
           _run_train, worker_outputs=lambda p: [p.labels_file, p.history_csv]),
     Stage("predict", ("train", "features", "extract"), PredictConfig,
           lambda p: [p.output, p.probabilities], _run_predict, extra=_output, chief_only=True),
+    # after predict, so that the submission is written first
+    Stage("operating", ("train", "prepare", "extract"), OperatingConfig,
+          lambda p: [p.operating_points, *[f for f in (p.operating_plot,) if f.exists()]],  # none without a listener
+          _run_operating, chief_only=True),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
@@ -156,7 +166,7 @@ SIDE_STAGES: tuple[Stage, ...] = (
     Stage("baseline", ("extract", "prepare"), BaselineConfig, _baseline_outputs, _run_baseline,
           extra=_baseline_output),
     Stage("report", ("train", "features"), ReportConfig, lambda p: [p.train_report_page], _run_report),
-    Stage("export", ("train", "features"), ExportConfig,
+    Stage("export", ("train", "features", "operating"), ExportConfig,
           lambda p: [p.exported_model(False), p.exported_model(True), p.export_labels, p.export_readme,
                      p.export_info], _run_export),
 )

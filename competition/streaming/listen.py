@@ -15,6 +15,7 @@ from .. import PipelineError
 from ..core.config import ListenConfig
 from ..core.paths import Paths
 from ..device.listening import Listening, batches, detections_csv
+from ..device.operating_point import resolve
 from ..inference.predictor import Predictor
 from .sources import STDIN, open_source
 
@@ -38,6 +39,8 @@ class Listener(Listening):
                                 f"holds a model of task {task.name}: drop --task {task.name}")
         labels = self.predictor.labels
         commands = [label for label in labels if label not in (task.silence_label, task.unknown_label)]
+        config, operating_point = resolve(config, paths.operating_points)
+        log.info("operating point: %s", operating_point)
         super().__init__(opened, str(source) == STDIN,
                          lambda windows: self.predictor.probabilities_of_clips(windows, shifts=(0,)),
                          audio.sample_rate, audio.clip_samples, labels, commands, config)

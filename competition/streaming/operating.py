@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..core.config import ListenConfig
 from ..core.labels import COMMANDS
+from ..device.operating_point import COLUMNS, choose
 from ..device.recognizer import Detection, Recognizer
 
 TOLERANCE_S = 1.75
@@ -34,6 +35,11 @@ EPSILON_S = 1e-6  # times are written to the millisecond: "exactly 1.75 s" must 
 SECONDS_PER_HOUR = 3600.0
 PAIR_COLUMNS = ["onset_s", "label", "time_s", "found", "delay_s", "confidence"]
 DETECTION_COLUMNS = ["time_s", "label", "confidence"]
+
+
+# a softmax's top score saturates: the few false accepts an hour that matter lie at 1 - 1e-3 and beyond
+THRESHOLDS = tuple(round(t, 6) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995,
+                                             0.9998, 0.9999, 0.99995, 0.99998, 0.99999))
 
 
 # --- matching detections to commands ------------------------------------------------------------
@@ -167,7 +173,6 @@ def operating_points(streams: Sequence[ScoredStream], labels: Sequence[str], com
 
 def lowest_threshold(points: pd.DataFrame, most_per_hour: float) -> float | None:
     """The lowest threshold of `points` (from `operating_points`) whose false accepts per hour are at
-    most `most_per_hour`; None when none of them is. The lowest, because a lower threshold misses
-    fewer commands."""
-    meeting = points.loc[points["false_accepts_per_hour"] <= most_per_hour, "threshold"]
-    return float(meeting.min()) if len(meeting) else None
+    most `most_per_hour` (the rule of `choose`, which --listen applies); None when none of them is."""
+    chosen = choose(points[[*COLUMNS, "negative_hours"]].to_dict("records"), most_per_hour)
+    return chosen.threshold if chosen.met else None
