@@ -9,7 +9,9 @@ import pytest
 import soundfile
 from conftest import load_benchmark
 
+from competition import PipelineError
 from competition.core.config import ListenConfig, Settings, project
+from competition.device.operating_point import UNMEASURED_THRESHOLD, choose, read_points, resolve
 from competition.core.labels import COMMANDS, LABELS
 from competition.device.recognizer import Recognizer
 from competition.streaming.operating import (
@@ -270,3 +272,59 @@ def test_det_writes_one_curve_per_model_with_its_default(made_up, tmp_path, monk
     with pytest.raises(SystemExit, match="their labels hold commands"):
         streams.main(["det", "--model", f"base={tmp_path / 'base'}", "--negatives", str(paths["commands"]),
                       "--commands", str(paths["commands"]), "--output", str(out)])
+
+
+# ---- the operating stage and the threshold it hands --listen ----------------------------------------
+
+def _rows(*rates):
+    return [{"threshold": t, "false_accepts_per_hour": r, "missed": t / 2, "negative_hours": 0.5}
+            for t, r in zip((0.5, 0.7, 0.9), rates)]
+
+
+def test_choose_takes_the_lowest_threshold_that_keeps_to_the_target():
+    assert choose(_rows(30.0, 8.0, 1.0), 10.0).threshold == 0.7
+    assert choose(_rows(30.0, 8.0, 1.0), 10.0).met
+    assert choose(_rows(5.0, 8.0, 1.0), 10.0).threshold == 0.5  # not the lowest rate: the lowest threshold
+
+
+def test_where_no_threshold_keeps_to_the_target_choose_takes_the_fewest_and_says_so():
+    point = choose(_rows(30.0, 12.0, 12.0), 2.0)
+    assert (point.threshold, point.met) == (0.7, False)
+    assert "no threshold kept to 2 false accepts an hour" in point.describe()
+
+
+def test_the_operating_stage_writes_the_table_listen_chooses_from(finished_run):
+    paths, settings = finished_run
+    points = pd.read_csv(paths.operating_points)
+    assert points["threshold"].is_monotonic_increasing and len(points) > 20
+    # 4 minutes of negative streams: words, talk and noise in their shares, each within a clip's length
+    assert points["negative_hours"].iloc[0] * 60 == pytest.approx(settings.operating_minutes, abs=0.1)
+    assert points["missed"].between(0, 1).all() and (points["false_accepts_per_hour"] >= 0).all()
+    assert {f"false_accepts_per_hour.{kind}" for kind in ("words", "talk", "noise")} <= set(points.columns)
+    assert (points["listen_hop_ms"] == settings.listen_hop_ms).all()
+    assert paths.operating_plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resolve_uses_the_given_threshold_else_the_table_else_the_unmeasured_default(finished_run, tmp_path, caplog):
+    paths, _ = finished_run
+    given = project(ListenConfig, Settings(listen_threshold=0.42))
+    assert resolve(given, paths.operating_points) == (given, "threshold 0.42 (--listen-threshold)")
+    rows = read_points(paths.operating_points)
+    for target in (0.0, 1e9):
+        config, said = resolve(project(ListenConfig, Settings(false_accepts_per_hour=target)), paths.operating_points)
+        assert config.listen_threshold == choose(rows, target).threshold
+        assert said == choose(rows, target).describe()
+    assert resolve(project(ListenConfig, Settings(false_accepts_per_hour=1e9)),
+                   paths.operating_points)[0].listen_threshold == rows[0]["threshold"]
+    config, said = resolve(project(ListenConfig, Settings()), tmp_path / "none.csv")
+    assert config.listen_threshold == UNMEASURED_THRESHOLD and "never measured" in said
+    # points measured with another recogniser still choose, with a warning that they may not hold
+    resolve(project(ListenConfig, Settings(listen_hop_ms=100)), paths.operating_points)
+    assert "measured with another recogniser (--listen-hop-ms 200 there, 100 here)" in caplog.text
+
+
+def test_a_table_that_is_not_operating_points_is_refused_with_its_name(tmp_path):
+    bad = tmp_path / "points.csv"
+    bad.write_text("threshold,missed\n0.5,0.1\n")
+    with pytest.raises(PipelineError, match=r"points\.csv: expected a table of operating points"):
+        read_points(bad)

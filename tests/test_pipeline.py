@@ -61,7 +61,7 @@ def test_a_changed_setting_makes_stale_every_stage_whose_config_holds_it(finishe
     # prepare cuts clips of audio.clip_samples, features frames them, train shifts by audio.step_samples
     changed_audio = "settings changed (audio.window_ms)"
     assert stale == {"extract": None, "prepare": changed_audio, "features": changed_audio,
-                     "train": changed_audio, "predict": None}  # predict waits for train's rerun
+                     "train": changed_audio, "predict": None, "operating": None}  # they wait for train's rerun
 
 
 def test_settings_that_do_not_shape_outputs_make_nothing_stale(finished_run):
