@@ -81,16 +81,3 @@ def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninter
     assert list(resumed.columns) == list(whole.columns)
     assert resumed.to_dict("records") == whole.to_dict("records")  # exact floats: loss, accuracy, validation
     assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()
-
-
-def test_training_with_reversed_and_cut_unknowns_resumes_bit_for_bit(tiny_competition, tmp_path):
-    """The negatives are drawn per batch from the batch's seed: killed after epoch 2, the resumed
-    run's scores and submission are the uninterrupted run's exactly."""
-    extra = ["--reversed-unknowns", "0.2", "--cut-unknowns", "0.2"]
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    _run(_command(tiny_competition, whole) + extra)
-    _kill_after(_command(tiny_competition, killed) + extra, "member 0 epoch 2:")
-    log = _run(_command(tiny_competition, killed) + extra)
-    assert "member 0: resuming after epoch 2" in log
-    assert _history(killed).to_dict("records") == _history(whole).to_dict("records")
-    assert (killed / "submission.csv").read_bytes() == (whole / "submission.csv").read_bytes()

@@ -11,8 +11,8 @@ from conftest import load_benchmark
 
 from competition import PipelineError
 from competition.core.config import ListenConfig, Settings, project
-from competition.device.operating_point import UNMEASURED_THRESHOLD, choose, read_points, resolve
 from competition.core.labels import COMMANDS, LABELS
+from competition.device.operating_point import UNMEASURED_THRESHOLD, choose, read_points, resolve
 from competition.device.recognizer import Recognizer
 from competition.streaming.operating import (
     ScoredStream,

@@ -78,7 +78,7 @@ def test_a_rerun_upstream_makes_everything_after_it_rerun(tiny_competition, tmp_
     stages.run("all", paths, changed)
     after = _finished(paths)
     assert [name for name in stages.STAGE_NAMES if after[name] != before[name]] == ["prepare", "features", "train",
-                                                                                  "predict"]
+                                                                                  "predict", "operating"]
     assert np.load(paths.features_dir / "train.npy", mmap_mode="r").shape[1:] == changed.audio.feature_shape
 
     paths.output.unlink()  # a deleted submission is noticed and rebuilt, nothing else

@@ -65,7 +65,7 @@ def test_a_recipes_features_go_with_its_model_and_another_model_reads_its_own(tm
 
 
 def test_the_written_recipe_reads_back_as_the_same_settings(tmp_path):
-    settings = Settings(epochs=7, sample_rate=8000, holdout_words=("tree",), reversed_unknowns=0.1, workers=1)
+    settings = Settings(epochs=7, sample_rate=8000, holdout_words=("tree",), spec_masks=2, workers=1)
     write_recipe(tmp_path / "recipe.toml", settings)
     text = (tmp_path / "recipe.toml").read_text()
     assert "workers" not in text and "baseline-model" not in text  # pace only; no value
@@ -133,7 +133,7 @@ def test_help_groups_the_flags_by_concern(capsys, monkeypatch):
         run.parse_args(["--help"])
     text = capsys.readouterr().out
     titles = ["running the stages:", "commands instead of stages", "what to learn, and the data:", "features:",
-              "model and training:", "augmentation and negatives:", "prediction:", "listening (--listen):"]
+              "model and training:", "augmentation:", "prediction:", "listening (--listen, --stage operating):"]
     places = [text.index(f"\n{title}") for title in titles]
     assert places == sorted(places)
     assert text.index("\n  --sample-rate") > text.index("\nfeatures:") > text.index("\n  --seed")

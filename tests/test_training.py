@@ -11,7 +11,7 @@ import pytest
 from competition.core.config import Settings, TrainConfig, project
 from competition.core.labels import LABELS
 from competition.train.checkpoints import Checkpoint
-from competition.train.loop import train_member
+from competition.train.loop import balanced_weights, train_member
 from competition.train.pipeline import epoch_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,6 +19,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _batches(x, y, settings, epoch=0):
     return [(f.numpy(), labels.numpy()) for f, labels in epoch_dataset(x, y, None, settings, member=0, epoch=epoch)]
+
+
+def test_class_weights_are_scikit_learns_balanced_weights_over_the_classes_present():
+    from sklearn.utils.class_weight import compute_class_weight
+    known = np.repeat(np.arange(len(LABELS)), [300] * 9 + [0, 200, 100]).astype(np.int32)  # one class absent
+    weights = balanced_weights(known)
+    present = np.unique(known)
+    assert sorted(weights) == present.tolist()
+    assert np.allclose([weights[c] for c in present], compute_class_weight("balanced", classes=present, y=known))
+    assert weights[len(LABELS) - 1] == 3 * weights[0]  # a third of the clips weighs three times
 
 
 def test_epochs_stream_every_readable_row_of_a_memory_map_once(tmp_path):

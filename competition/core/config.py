@@ -59,14 +59,9 @@ NOTEBOOK_RATE = 8_000
 MODEL_RATES = (NOTEBOOK_RATE, 16_000)
 
 
-# --cut-unknowns: what share of a word a cut clip keeps. A stream's window that holds this little of
-# a word has heard its start, not the word (a half-heard "down" sounds like "up").
-CUT_KEEPS = (0.1, 0.5)
 # --false-accepts-per-hour: a listener left on in a room may name a command about once in a quarter of an
 # hour where nobody said one; the threshold that keeps to it is chosen on validation (docs/listening.md).
 FALSE_ACCEPTS_PER_HOUR = 4.0
-# The tasks with an unknown class, which reversed and cut words can teach.
-UNKNOWN_CLASS_TASKS = ("commands",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,16 +157,6 @@ class Settings:
     spec_masks: int = setting(1, f"SpecAugment: how many time masks (each up to "
                                  f"{AugmentConfig.max_time_mask * AudioConfig.step_ms:g} ms) and how many frequency "
                                  f"masks each training spectrogram gets; 0: none")
-    reversed_unknowns: float = setting(0.0, "share of the word clips trained on (never silence, nor no and on, whose "
-                                            "reversals sound like each other) played backwards and labelled unknown, "
-                                            "as words never heard before; --task commands only; 0: off",
-                                       tasks=UNKNOWN_CLASS_TASKS)
-    cut_unknowns: float = setting(0.0, "share of the command clips trained on moved late "
-                                       f"in their window so that only the word's start ({CUT_KEEPS[0]:.0%} to "
-                                       f"{CUT_KEEPS[1]:.0%} of it) shows at its end, and labelled unknown: what a "
-                                       "stream's window holds as a word comes into view; --features logspec or mfcc, "
-                                       "--task commands only; 0: off",
-                                  tasks=UNKNOWN_CLASS_TASKS)
     patience: int = setting(10, "stop training after this many epochs without a better validation score")
     ensemble: int = setting(1, "models to train with seeds seed, seed+1, ...; predict averages them")
     tta: bool = setting(True, "average predictions over small time shifts at test time")
@@ -255,15 +240,6 @@ class Settings:
             if self.features == WAVE:
                 raise PipelineError(f"--spec-masks masks spectrograms; --features {WAVE} trains on the signal, "
                                     f"which gets no masks")
-        for name in ("reversed_unknowns", "cut_unknowns"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise PipelineError(f"{flag_name(name)} must be in [0, 1); got {getattr(self, name)}")
-            if getattr(self, name) > 0 and self.task not in UNKNOWN_CLASS_TASKS:
-                raise PipelineError(f"{flag_name(name)} labels clips unknown, a class of --task "
-                                    f"{' or '.join(UNKNOWN_CLASS_TASKS)} only; got --task {self.task}")
-        if self.cut_unknowns > 0 and self.features == WAVE:
-            raise PipelineError(f"--cut-unknowns finds each word in its spectrogram; --features {WAVE} trains on "
-                                f"the signal: drop --cut-unknowns or choose logspec or mfcc")
         if not 0.0 <= self.silence_share < 1.0:
             raise PipelineError(f"--silence-share must be in [0, 1); got {self.silence_share}")
         if self.min_clips_per_speaker < 2:
@@ -309,7 +285,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                                     "digital_silence_share", "room_tone_share", "noise_bank", "require_noise"),
     "features": ("sample_rate", "features", "feature_dtype", "workers"),
     "model and training": ("model", "epochs", "batch_size", "learning_rate", "patience", "ensemble", "strategy"),
-    "augmentation and negatives": ("augment", "spec_masks", "reversed_unknowns", "cut_unknowns"),
+    "augmentation": ("augment", "spec_masks"),
     "prediction": ("engine", "tta", "calibrate_unknown"),
     "listening (--listen, --stage operating)": ("false_accepts_per_hour", "listen_threshold", "listen_hop_ms",
                                                 "listen_average_ms", "listen_suppression_ms", "listen_peak_ms",
@@ -400,8 +376,6 @@ class TrainConfig:
     augment: bool
     augmentation: AugmentConfig
     spec_masks: int
-    reversed_unknowns: float
-    cut_unknowns: float
     strategy: str
     patience: int
     ensemble: int

@@ -92,8 +92,8 @@ def _score(predictor: Predictor, streams: list[tuple[str, np.ndarray, pd.DataFra
     """Every window of every stream scored once, a hop apart, as --listen scores them."""
     audio = predictor.config.audio
     total = sum(len(samples) for _, samples, _ in streams) / RATE
-    scored = []
-    with tqdm(total=round(total), desc="operating points", unit="s", leave=False) as progress:
+    scored, heard = [], 0.0
+    with tqdm(total=round(total), desc="operating points", unit="s") as progress:
         for name, samples, labels in streams:
             blocks = (samples[at:at + SECONDS_PER_BLOCK * RATE]
                       for at in range(0, len(samples), SECONDS_PER_BLOCK * RATE))
@@ -104,7 +104,8 @@ def _score(predictor: Predictor, streams: list[tuple[str, np.ndarray, pd.DataFra
                 if len(block_ends):
                     ends.append(block_ends / audio.sample_rate)
                     scores.append(predictor.probabilities_of_clips(block_windows, shifts=(0,)))
-                progress.update(len(block) / audio.sample_rate)
+                heard += len(block) / audio.sample_rate
+                progress.update(round(heard) - progress.n)  # whole seconds: a bar of fractions reads as noise
             scored.append(ScoredStream(name, np.concatenate(ends), np.concatenate(scores), labels,
                                        len(samples) / RATE))
     return scored

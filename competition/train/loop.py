@@ -18,7 +18,6 @@ from ..inference.engines import KerasMember
 from ..inference.ensemble import predict_probabilities
 from ..models import build_model
 from .checkpoints import Checkpoint
-from .negatives import Cut, Reversal
 from .pipeline import epoch_dataset
 from .strategies import MultiWorkerEpoch, mean_over_workers, save_member
 
@@ -43,15 +42,10 @@ def new_model(config: TrainConfig, member: int, n_train: int, n_classes: int) ->
     return model
 
 
-def balanced_weights(known: np.ndarray, reversal: Reversal | None, cut: Cut | None = None) -> dict[int, float]:
+def balanced_weights(known: np.ndarray) -> dict[int, float]:
     """Class weights under which every class present weighs the same in an epoch: scikit-learn's
-    balanced weights (n / (classes x count), the same arithmetic), on the labels the epochs have on
-    average once reversed and cut clips are unknown. Unknown then has clips even where training has none
-    of its own (--unknown-share 0)."""
-    relabellings = [r for r in (reversal, cut) if r is not None]
-    counts = np.bincount(known, minlength=relabellings[0].n_classes if relabellings else 0).astype(np.float64)
-    for relabelling in relabellings:
-        counts = relabelling.expected_counts(counts)
+    balanced weights (n / (classes x count), the same arithmetic), without its label encoder."""
+    counts = np.bincount(known).astype(np.float64)
     present = np.flatnonzero(counts > 0)
     return {int(c): float(w) for c, w in zip(present, len(known) / (len(present) * counts[present]))}
 
@@ -115,9 +109,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     x_train, y_train = data["train"]
     x_val, y_val = data["validation"]
     known = y_train[y_train >= 0]
-    reversal = Reversal.plan(data["labels"], config.reversed_unknowns)
-    cut = Cut.plan(data["labels"], config.cut_unknowns)
-    class_weight = balanced_weights(known, reversal, cut)
+    class_weight = balanced_weights(known)
     model, state = _start(paths, config, member, data, checkpoint, state, strategy, len(known))
     noise = tf.constant(data["noise"]) if data["noise"] is not None and len(data["noise"]) else None
     # Validation runs through the member predict uses (the same probabilities): under op determinism
@@ -129,7 +121,7 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
                           if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None)
     started = time.perf_counter()
     for epoch in range(state["epoch"], config.epochs):
-        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch, reversal=reversal, cut=cut)
+        dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
         else:

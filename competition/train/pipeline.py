@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from ..core.config import TrainConfig
 from .augmentation import augment_batch
-from .negatives import Cut, Reversal
 
 
 def epoch_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -19,13 +18,9 @@ def epoch_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config: TrainConfig,
-                  member: int, epoch: int, reversal: Reversal | None = None,
-                  cut: Cut | None = None) -> tf.data.Dataset:
+                  member: int, epoch: int) -> tf.data.Dataset:
     """One epoch of (features, labels) batches. `x` may be a memory map of the cache: parallel map
-    calls read the next batches' rows while the model trains on the current one. `reversal`
-    (--reversed-unknowns): which clips may be played backwards as unknown words; drawn before the
-    augmentation, which then applies to them. `cut` (--cut-unknowns): which clips may be cut to their
-    word's start as unknown; drawn after the augmentation, on the labels the reversal left."""
+    calls read the next batches' rows while the model trains on the current one."""
     order = epoch_order(y, np.random.default_rng([config.seed, member, epoch]))
     batches = tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
     row_shape = tuple(x.shape[1:])
@@ -38,14 +33,9 @@ def epoch_dataset(x: np.ndarray, y: np.ndarray, noise: tf.Tensor | None, config:
         features = tf.ensure_shape(features, (None, *row_shape))
         seed = tf.stack([tf.constant(config.seed * 1000 + member, tf.int64), epoch * 1_000_000 + batch_number])
         labels = tf.ensure_shape(labels, (None,))
-        if reversal is not None:
-            # its own stream, folded from the batch seed, so the augmentation is that of a run without it
-            features, labels = reversal(features, labels, tf.random.experimental.stateless_fold_in(seed, 3))
         if config.augment:
             features = augment_batch(features, noise, config.augmentation, seed, config.audio.step_samples,
                                      config.spec_masks)
-        if cut is not None:
-            features, labels = cut(features, labels, tf.random.experimental.stateless_fold_in(seed, 4))
         return features, labels
 
     # A batch takes a few milliseconds to read and augment against a training step of a tenth of
