@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               f"{KERNEL.input}/** is searched (default: {LOCAL_INPUT}/, or {LOCAL_INPUT / DEMO}/ "
                               f"with --demo; in a Kaggle kernel {KERNEL.input}/, or {KERNEL.temp / 'input' / DEMO}/)")
     running.add_argument("--work-dir", type=Path, default=None,
-                         help=f"folder for intermediate artefacts, 15-16 GB for the full competition (default: "
+                         help=f"folder for intermediate artefacts, about 15 GB for the full competition (default: "
                               f"{LOCAL_WORK}/; in a Kaggle kernel {KERNEL.temp / 'work'}/, which is not saved: "
                               f"--work-dir {KERNEL.working / 'work'} keeps them in the kernel's output; "
                               f"a {DEMO}/ subfolder with --demo)")

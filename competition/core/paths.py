@@ -243,7 +243,7 @@ def default_input_dir(demo: bool) -> Path:
 
 def default_work_dir(demo: bool) -> Path:
     """working/; in a kernel /kaggle/temp/work/, outside the saved output, which the full competition's
-    15-16 GB of clips and caches would nearly fill. A demo/ subfolder with --demo."""
+    about 15 GB of clips and caches (docs/scale.md) would nearly fill. A demo/ subfolder with --demo."""
     kernel = kaggle()
     base = kernel.temp / "work" if kernel.running else LOCAL_WORK
     return base / DEMO if demo else base
