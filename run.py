@@ -14,28 +14,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 from competition import PipelineError  # noqa: E402
 from competition.core.config import Settings  # noqa: E402
 from competition.core.flags import DEFAULTS, add_setting_flags, read_recipe, settings_from_args  # noqa: E402
-from competition.core.paths import Paths  # noqa: E402
+from competition.core.paths import (  # noqa: E402
+    DEMO,
+    KAGGLE_ROOT,
+    LOCAL_INPUT,
+    LOCAL_SUBMISSIONS,
+    LOCAL_WORK,
+    Kaggle,
+    Paths,
+    default_input_dir,
+    default_submission,
+    default_work_dir,
+)
 from competition.inference.engines import engine_names  # noqa: E402
 from competition.predict.classify import LONG_RECORDINGS, LOUDEST  # noqa: E402
 from competition.stages import SIDE_STAGE_NAMES, STAGE_NAMES  # noqa: E402
 from competition.tasks import task_names  # noqa: E402
 
-KAGGLE_WORKING = Path("/kaggle/working")
 # the settings whose choices are the registries' names, which the settings' own floor cannot know
 REGISTRY_CHOICES = {"task": task_names(), "engine": engine_names()}
-
-
-def default_work_dir(demo: bool) -> Path:
-    base = KAGGLE_WORKING / "work" if KAGGLE_WORKING.is_dir() else Path("working")
-    return base / "demo" if demo else base
+KERNEL = Kaggle(KAGGLE_ROOT)  # for --help, which names a kernel's folders whether or not it runs in one
 
 
 def default_output(args: argparse.Namespace, settings: Settings) -> Path:
-    prefix = "demo_" if args.demo else ""
-    task = "" if settings.task == DEFAULTS.task else f"{settings.task}-"  # each task its own file
-    if args.stage == "baseline" and settings.baseline_model:
-        return Path(f"submissions/{task}baseline-{settings.baseline_model}.csv")  # never over the CNN's
-    return Path(f"submissions/{prefix}{task}submission.csv")
+    baseline = settings.baseline_model if args.stage == "baseline" else None  # never over the CNN's
+    return default_submission(args.demo, settings.task, baseline)
+
+
+def paths_from_args(args: argparse.Namespace, settings: Settings) -> Paths:
+    """The folders and the submission the flags name, each flag left out at its default (a Kaggle kernel's own
+    in a kernel)."""
+    return Paths(input_dir=args.input_dir or default_input_dir(args.demo),
+                 work_dir=args.work_dir or default_work_dir(args.demo),
+                 output=args.output or default_output(args, settings), task=settings.task)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,14 +66,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               "8000); flags given on the command line win. Every finished run of the main stages "
                               "writes its own to recipe.toml in the task's folder of the work folder (default: none)")
     running.add_argument("--input-dir", type=Path, default=None,
-                         help="folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
-                              "/kaggle/input/** is searched (default: input/, or input/demo/ with --demo)")
+                         help=f"folder with train.7z, test.7z and sample_submission.7z; when it lacks them, "
+                              f"{KERNEL.input}/** is searched (default: {LOCAL_INPUT}/, or {LOCAL_INPUT / DEMO}/ "
+                              f"with --demo; in a Kaggle kernel {KERNEL.input}/, or {KERNEL.temp / 'input' / DEMO}/)")
     running.add_argument("--work-dir", type=Path, default=None,
-                         help="folder for intermediate artefacts (default: working/, /kaggle/working/work/ "
-                              "in a Kaggle kernel; a demo/ subfolder with --demo)")
+                         help=f"folder for intermediate artefacts, about 15 GB for the full competition (default: "
+                              f"{LOCAL_WORK}/; in a Kaggle kernel {KERNEL.temp / 'work'}/, which is not saved: "
+                              f"--work-dir {KERNEL.working / 'work'} keeps them in the kernel's output; "
+                              f"a {DEMO}/ subfolder with --demo)")
     running.add_argument("--output", type=Path, default=None,
-                         help="submission file to write (default: submissions/submission.csv, "
-                              "submissions/demo_submission.csv with --demo)")
+                         help=f"submission file to write (default: {LOCAL_SUBMISSIONS}/submission.csv, in a Kaggle "
+                              f"kernel {KERNEL.working}/submission.csv, where Submit finds it; {DEMO}_submission.csv "
+                              f"with --demo, <task>-submission.csv with another --task)")
     running.add_argument("--demo", action="store_true",
                          help="generate a small synthetic competition in the input folder (when it holds no "
                               "archives) and run on it (default: off)")
@@ -193,12 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         features = chosen_features(args, recipe)
         settings = settings_from_args(args, demo=args.demo, recipe=recipe,
                                       **({"features": features} if features else {}))
-        paths = Paths(
-            input_dir=args.input_dir or Path("input/demo" if args.demo else "input"),
-            work_dir=args.work_dir or default_work_dir(args.demo),
-            output=args.output or default_output(args, settings),
-            task=settings.task,
-        )
+        paths = paths_from_args(args, settings)
         if args.score:
             from competition.analysis.scoring import format_report, score
 

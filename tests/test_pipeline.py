@@ -135,7 +135,7 @@ def test_bad_settings_exit_with_one_line(argv, message, tmp_path, capsys):
 
 
 def test_missing_archives_exit_with_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("competition.data.archives.KAGGLE_INPUT", tmp_path / "no-kaggle")
+    monkeypatch.setattr("competition.core.paths.KAGGLE_ROOT", tmp_path / "no-kaggle")
     assert run.main(["--input-dir", str(tmp_path / "empty"), "--work-dir", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "competition archives not found" in err[0] and "train.7z" in err[0]

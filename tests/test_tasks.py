@@ -68,7 +68,8 @@ def test_a_second_task_keeps_its_own_folder_and_leaves_the_competition_up_to_dat
     (["--stage", "baseline", "--baseline-model", "logreg"], "submissions/baseline-logreg.csv"),
     (["--stage", "baseline", "--baseline-model", "logreg", "--task", "words"], "submissions/words-baseline-logreg.csv"),
 ])
-def test_each_task_writes_its_own_default_submission(argv, expected):
+def test_each_task_writes_its_own_default_submission(argv, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr("competition.core.paths.KAGGLE_ROOT", tmp_path / "no-kaggle")  # wherever the tests run
     args = run.parse_args(argv)
     assert run.default_output(args, settings_from_args(args)) == Path(expected)
 

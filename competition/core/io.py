@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import PipelineError
 from .lock import holds_lock_over
+from .paths import not_writable
 
 # mkstemp and mkdtemp create private files (0600, 0700); an artefact should get the permissions
 # any ordinary write would, so read the process's umask once.
@@ -120,4 +121,4 @@ def check_writable(folder: Path, what: str) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise PipelineError(f"{what} {folder} is not writable ({error.strerror or error})") from error
+        raise PipelineError(not_writable(folder, what, error)) from error

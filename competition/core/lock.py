@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import PipelineError
+from .paths import not_writable
 
 LOCK_FILE = ".lock"  # in the work folder; holds the PID of the run that has it
 
@@ -30,8 +31,7 @@ def work_folder_lock(work_dir: Path) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
-        raise PipelineError(f"the work folder (--work-dir) {folder} is not writable "
-                            f"({error.strerror or error})") from error
+        raise PipelineError(not_writable(folder, "the work folder (--work-dir)", error)) from error
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

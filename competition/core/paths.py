@@ -10,6 +10,14 @@ FEATURE_SPLITS = (*INDEX_FEATURE_SPLITS, "test")
 REPORT_PAGE = "index.html"  # every report folder's page
 
 
+# A Kaggle kernel's folders, as its starter notebook describes them: input/ holds the competition's data and
+# every attached dataset, read-only; working/ is saved as the kernel's output (at most 20 GB), where Submit
+# finds the submission; temp/ is writable and not saved. A kernel is recognised by its working/ folder.
+KAGGLE_ROOT = Path("/kaggle")
+# Elsewhere the defaults lie in the current folder, a checkout's own.
+LOCAL_INPUT, LOCAL_WORK, LOCAL_SUBMISSIONS = Path("input"), Path("working"), Path("submissions")
+DEMO = "demo"  # --demo's subfolder of the input and work folders, and its submission's prefix
+
 # The competition's task keeps the work folder's top level (so its runs resume across versions);
 # every other task gets a folder of its own there, and only the extracted archives are shared.
 DEFAULT_TASK = "commands"
@@ -208,3 +216,72 @@ class Paths:
     def manifest(self, stage: str) -> Path:
         # extract is shared by every task: its manifest too
         return (self.work_dir if stage == SHARED_STAGE else self.task_dir) / "manifests" / f"{stage}.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Kaggle:
+    """A Kaggle kernel's folders under `root`."""
+
+    root: Path
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def working(self) -> Path:
+        return self.root / "working"
+
+    @property
+    def temp(self) -> Path:
+        return self.root / "temp"
+
+    @property
+    def running(self) -> bool:
+        """Whether this process runs in a Kaggle kernel: the one test, used for every default."""
+        return self.working.is_dir()
+
+
+def kaggle() -> Kaggle:
+    return Kaggle(KAGGLE_ROOT)  # read at each call, so a test can move the root
+
+
+def default_input_dir(demo: bool) -> Path:
+    """input/ (input/demo/ with --demo); in a kernel the read-only /kaggle/input/, and the demo's
+    generated archives in /kaggle/temp/input/demo/."""
+    kernel = kaggle()
+    if kernel.running:
+        return kernel.temp / "input" / DEMO if demo else kernel.input
+    return LOCAL_INPUT / DEMO if demo else LOCAL_INPUT
+
+
+def default_work_dir(demo: bool) -> Path:
+    """working/; in a kernel /kaggle/temp/work/, outside the saved output, which the full competition's
+    about 15 GB of clips and caches (docs/scale.md) would nearly fill. A demo/ subfolder with --demo."""
+    kernel = kaggle()
+    base = kernel.temp / "work" if kernel.running else LOCAL_WORK
+    return base / DEMO if demo else base
+
+
+def default_submission(demo: bool, task: str = DEFAULT_TASK, baseline_model: str | None = None) -> Path:
+    """submissions/submission.csv; in a kernel /kaggle/working/submission.csv, where Submit finds it.
+    Each task has its own file, the demo too, and a baseline never writes over the CNN's."""
+    kernel = kaggle()
+    folder = kernel.working if kernel.running else LOCAL_SUBMISSIONS
+    prefix = "" if task == DEFAULT_TASK else f"{task}-"
+    if baseline_model:
+        return folder / f"{prefix}baseline-{baseline_model}.csv"
+    return folder / f"{f'{DEMO}_' if demo else ''}{prefix}submission.csv"
+
+
+def not_writable(folder: Path, what: str, error: OSError) -> str:
+    """The error for a folder a run cannot write to: which, where, why; under a kernel's read-only
+    input folder (a repository attached as a dataset, run from its own folder), where to write instead."""
+    message = (f"{what} {folder} is not writable ({error.strerror or error}); expected a folder this run can "
+               f"create files in")
+    kernel = kaggle()
+    resolved, read_only = Path(folder).resolve(), kernel.input.resolve()
+    if resolved == read_only or read_only in resolved.parents:
+        message += (f": {kernel.input}/ is read-only in a Kaggle kernel; leave the flag out for the defaults "
+                    f"(under {kernel.working}/ and {kernel.temp}/) or give a folder there")
+    return message

@@ -11,12 +11,11 @@ from tqdm import tqdm
 
 from .. import PipelineError
 from ..core.io import atomic_dir
-from ..core.paths import Paths
+from ..core.paths import Paths, kaggle
 
 log = logging.getLogger(__name__)
 
 ARCHIVES = ("train.7z", "test.7z", "sample_submission.7z")
-KAGGLE_INPUT = Path("/kaggle/input")
 # What each archive must contribute to the extracted tree.
 EXPECTED_LAYOUT = {
     "train.7z": "train/audio",
@@ -32,8 +31,9 @@ def system_7z() -> str | None:
     return next((found for name in SYSTEM_7Z_NAMES if (found := shutil.which(name))), None)
 
 
-def find_archives(input_dir: Path, kaggle_input: Path = KAGGLE_INPUT) -> dict[str, Path]:
+def find_archives(input_dir: Path, kaggle_input: Path | None = None) -> dict[str, Path]:
     """Return the three archives, from `input_dir` or else from a Kaggle kernel's inputs."""
+    kaggle_input = kaggle_input or kaggle().input
     searched = [str(input_dir)]
     candidates = [Path(input_dir)]
     if not _has_all(Path(input_dir)) and kaggle_input.is_dir():
