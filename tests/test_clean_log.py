@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 OWN_RECORD = re.compile(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) (run|competition(\.\w+)*): .*")
 # A tqdm bar ("predict:  50%|█████     | 2/4 [00:04<00:04,  2.26s/batch]", or with a description
 # such as "report: mistakes' audio"); a bar is redrawn after a carriage return and the next record
-# may follow it on the same line.
-BAR = re.compile(r"[\w ][\w ':-]*: +\d+%\|[^|]*\| \d+/\d+ \[[^\]]*\]")
+# may follow it on the same line; a redraw shorter than the last is padded with spaces.
+BAR = re.compile(r"[\w ][\w ':-]*: +\d+%\|[^|]*\| \d+/\d+ \[[^\]]*\] *")
 # The rows of a table that a record ending in ":" carries on the lines after it (the clips per
 # label of prepare, the confusion matrix): words and numbers, never ":", "." or brackets, which
 # every line of TensorFlow's and every Python warning or traceback holds.

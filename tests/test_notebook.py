@@ -33,7 +33,7 @@ def test_the_kaggle_notebook_runs_the_pipeline_and_shows_its_results(finished_ru
     monkeypatch.setenv("SPEECH_WORK_DIR", str(work))
     monkeypatch.setenv("SPEECH_FLAGS", shlex.join([
         "--input-dir", str(paths.input_dir), "--epochs", str(settings.epochs), "--batch-size", str(settings.batch_size),
-        "--workers", "1"]))
+        "--operating-minutes", str(settings.operating_minutes), "--workers", "1"]))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on a failing cell

@@ -75,9 +75,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, choices: dict[str, tuple[
         group = parser.add_argument_group(title)
         for field in fields:
             meta, kind = field.metadata, _TYPES[field.name]
-            # argparse expands %-formats in help, and a share written "12.5 %" is not one
             options: dict[str, Any] = {"dest": field.name, "default": None,
-                                       "help": f"{meta['help']} (default: {_default_text(field)})".replace("%", "%%")}
+                                       "help": f"{meta['help']} (default: {_default_text(field)})"}
             named = (choices or {}).get(field.name) or meta.get("choices")
             if named:
                 options["choices"] = named
