@@ -70,6 +70,30 @@ def reference_features(path: Path) -> np.ndarray:
 
 # --- the Kaggle-sized test set ---------------------------------------------------------------------
 
+CLIP_SAMPLES = 16_000  # one second at the competition's 16 kHz
+MAX_SHIFT = 1_600      # samples, a tenth of a second either way
+
+
+def read_source_clip(path: Path) -> np.ndarray:
+    """One clip as float32 samples in int16 units, padded or cut to one second."""
+    import scipy.io.wavfile
+
+    _, samples = scipy.io.wavfile.read(path)
+    return np.pad(samples, (0, max(0, CLIP_SAMPLES - len(samples))))[:CLIP_SAMPLES].astype(np.float32)
+
+
+def read_source_clips(paths: list[Path], desc: str = "read source clips") -> list[np.ndarray]:
+    from tqdm import tqdm
+
+    return [read_source_clip(path) for path in tqdm(paths, desc=desc, unit="clip")]
+
+
+def vary(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A new int16 clip from `clip`: rolled by a random shift, then at a random gain (clipped)."""
+    shifted = np.roll(clip, int(rng.integers(-MAX_SHIFT, MAX_SHIFT + 1)))
+    return np.clip(shifted * rng.uniform(0.3, 1.5), -32768, 32767).astype(np.int16)
+
+
 def build_test_set(source_audio: list[Path], folder: Path, clips: int, seed: int) -> Path:
     """`clips` WAVs made from the source clips with random gain and shift, written once."""
     import scipy.io.wavfile
@@ -81,17 +105,13 @@ def build_test_set(source_audio: list[Path], folder: Path, clips: int, seed: int
     if marker.exists() and json.loads(marker.read_text()) == {"clips": clips, "seed": seed}:
         return folder
     rng = np.random.default_rng(seed)
-    sources = []
-    for path in tqdm(source_audio, desc="read source clips", unit="clip"):
-        _, samples = scipy.io.wavfile.read(path)
-        sources.append(np.pad(samples, (0, max(0, 16_000 - len(samples))))[:16_000].astype(np.float32))
+    sources = read_source_clips(source_audio)
     with atomic_dir(folder) as temp:
         audio = temp / "audio"
         audio.mkdir()
         for i in tqdm(range(clips), desc="write the Kaggle-sized test set", unit="clip"):
-            clip = np.roll(sources[rng.integers(len(sources))], int(rng.integers(-1_600, 1_601)))
-            clip = np.clip(clip * rng.uniform(0.3, 1.5), -32768, 32767).astype(np.int16)
-            scipy.io.wavfile.write(audio / f"clip_{i:09d}.wav", 16_000, clip)
+            clip = vary(sources[rng.integers(len(sources))], rng)
+            scipy.io.wavfile.write(audio / f"clip_{i:09d}.wav", CLIP_SAMPLES, clip)
         (temp / "complete.json").write_text(json.dumps({"clips": clips, "seed": seed}))
     return folder
 

@@ -1,6 +1,7 @@
 """The benchmarks' own pieces: the scale benchmark's test set and notebook recipe, the seeds' table, and the
 comparison of a task's models, end to end on a tiny competition."""
 import json
+import re
 import shutil
 import subprocess
 
@@ -282,3 +283,120 @@ def test_posthoc_averages_other_runs_models_and_refuses_a_run_of_other_labels(fi
         other / "features" / "validation.csv", index=False)
     with pytest.raises(SystemExit, match="validates on other recorded clips"):
         posthoc.main()
+
+
+# ---- the Kaggle kernel rehearsal (benchmarks/kernel.py) ----------------------------------------------------
+
+def _kernel_module():
+    return load_benchmark("kernel")
+
+
+def test_the_rehearsal_runs_the_readmes_kernel_cell_as_written():
+    kernel = _kernel_module()
+    pip, command = kernel.kernel_commands(kernel.REPO / "README.md")
+    assert pip == ["pip", "install", "-q", "py7zr"]
+    assert command == ["python", f"/kaggle/input/{kernel.REPOSITORY}/run.py", "--stage", "all"]
+
+
+def test_the_kernel_cell_is_looked_for_and_named_when_missing(tmp_path):
+    kernel = _kernel_module()
+    (tmp_path / "README.md").write_text("# no kernel here\n")
+    with pytest.raises(SystemExit, match="no bash block after"):
+        kernel.kernel_commands(tmp_path / "README.md")
+
+
+def test_the_full_size_counts_are_the_competitions_and_a_scale_shrinks_each():
+    kernel = _kernel_module()
+    counts, speakers, test_clips = kernel.scaled_counts(1.0)
+    assert sum(counts.values()) + 6 == 64_727 and len(counts) == 30  # with the six noise files
+    assert (speakers, test_clips) == (1_881, 158_538)
+    small, speakers, test_clips = kernel.scaled_counts(0.1)
+    assert small["yes"] == 238 and speakers == 188 and test_clips == 15_854
+    with pytest.raises(SystemExit, match="--scale must be in"):
+        kernel.scaled_counts(1.5)
+
+
+def test_speakers_are_split_by_the_data_sets_hashing_rule():
+    kernel = _kernel_module()
+    # a speaker's files share its split, whatever the word or repetition
+    assert kernel.which_set("yes/0a1b2c3d_nohash_0.wav") == kernel.which_set("bed/0a1b2c3d_nohash_4.wav")
+    rng = np.random.default_rng(0)
+    splits = pd.Series([kernel.which_set(f"{rng.integers(2**32):08x}_nohash_0.wav") for _ in range(4000)])
+    shares = splits.value_counts(normalize=True)
+    assert abs(shares["validation"] - 0.1) < 0.02 and abs(shares["testing"] - 0.1) < 0.02
+
+
+def test_the_training_plan_has_each_words_count_and_numbers_each_speakers_repetitions():
+    kernel = _kernel_module()
+    counts = {"yes": 40, "bed": 7}
+    plan = kernel.plan_train(counts, speakers=5, sources={"yes": 3, "bed": 1}, seed=1)
+    assert plan["word"].value_counts().to_dict() == counts and not plan["path"].duplicated().any()
+    assert plan["speaker"].str.fullmatch("[0-9a-f]{8}").all() and plan["speaker"].nunique() <= 5
+    for _, said in plan.groupby(["speaker", "word"]):
+        assert sorted(said["repetition"]) == list(range(len(said)))
+    assert plan.loc[plan["word"] == "bed", "source"].eq(0).all() and plan["source"].lt(3).all()
+    assert (plan.groupby("speaker")["split"].nunique() == 1).all()
+    assert plan.equals(kernel.plan_train(counts, speakers=5, sources={"yes": 3, "bed": 1}, seed=1))
+    with pytest.raises(SystemExit, match="no clips of bed"):
+        kernel.plan_train(counts, speakers=5, sources={"yes": 3}, seed=1)
+
+
+def test_the_built_competition_has_the_kaggle_layout_and_is_built_once(tiny_competition, tmp_path):
+    import py7zr
+
+    kernel = _kernel_module()
+    source = kernel.extract_source(tiny_competition, tmp_path)
+    folder = kernel.build_competition(source, tmp_path, scale=0.002, seed=0)
+    build = json.loads((folder / "build.json").read_text())
+    assert sorted(p.name for p in (folder / "archives").iterdir()) == ["sample_submission.7z", "test.7z", "train.7z"]
+    with py7zr.SevenZipFile(folder / "archives" / "train.7z") as archive:
+        names = archive.getnames()
+    clips = [n for n in names if n.endswith(".wav") and "_background_noise_" not in n]
+    assert len(clips) == build["train_clips"] == sum(kernel.scaled_counts(0.002)[0].values())
+    assert {"train/validation_list.txt", "train/testing_list.txt", "train/audio/_background_noise_"} <= set(names)
+    assert all(re.fullmatch(r"train/audio/[a-z]+/[0-9a-f]{8}_nohash_\d+\.wav", n) for n in clips)
+    with py7zr.SevenZipFile(folder / "archives" / "test.7z") as archive:
+        tests = [n for n in archive.getnames() if n.endswith(".wav")]
+    assert len(tests) == build["test_clips"] == 317 and tests[0] == "test/audio/clip_000000000.wav"
+    with py7zr.SevenZipFile(folder / "archives" / "sample_submission.7z") as archive:
+        archive.extractall(tmp_path / "sample")
+    sample = pd.read_csv(tmp_path / "sample" / "sample_submission.csv")
+    assert list(sample.columns) == ["fname", "label"] and len(sample) == 317
+    stamp = (folder / "archives" / "train.7z").stat().st_mtime_ns
+    kernel.build_competition(source, tmp_path, scale=0.002, seed=0)  # built: not rewritten
+    assert (folder / "archives" / "train.7z").stat().st_mtime_ns == stamp
+
+
+def test_a_submission_is_checked_as_kaggle_would_take_it(tmp_path):
+    kernel = _kernel_module()
+    expected = {"clip_000000000.wav", "clip_000000001.wav"}
+    good = tmp_path / "good.csv"
+    good.write_text("fname,label\nclip_000000000.wav,yes\nclip_000000001.wav,unknown\n")
+    assert kernel.check_submission(good, expected)["valid"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("fname,word\nclip_000000000.wav,bed\n")
+    result = kernel.check_submission(bad, expected)
+    assert not result["valid"] and "header is 'fname,word'" in result["problems"][0]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("fname,label\nclip_000000000.wav,bed\n")
+    problems = " ".join(kernel.check_submission(odd, expected)["problems"])
+    assert "1 test clips missing" in problems and "labels outside the 12: ['bed']" in problems
+    assert kernel.check_submission(tmp_path / "none.csv", expected)["problems"] == [f"{tmp_path / 'none.csv'} was "
+                                                                                      "not written"]
+
+
+def test_the_report_extrapolates_training_from_the_last_epoch_and_says_so():
+    kernel = _kernel_module()
+    sample = dict.fromkeys(kernel.SAMPLE_COLUMNS, 0)
+    result = {"stages": [["extract", 10.0], ["train", 25.0], ["operating", 30.0]], "seconds": 70.0, "interval": 2.0,
+              "samples": [{**sample, "tree_pss": 5e8, "tree_rss": 6e8, "working_du": 4096, "working_fs_used": 8192}],
+              "max_rss_single_process": 4e8, "working_files": ["submission.csv"], "epochs": [12.0, 10.0],
+              "submission": {"valid": True, "problems": [], "rows": 3}}
+    rows = {row["item"]: row for row in kernel.report_rows(result, {"test_clips": 3}, 0.1, 2, 40)}
+    assert [item for item in rows if item in ("extract", "train", "operating")] == ["extract", "train", "operating"]
+    assert rows["one epoch at full size"]["value"] == 100 and "EXTRAPOLATED" in rows["one epoch at full size"]["note"]
+    train = rows["train stage, 40 epochs at full size"]
+    assert train["value"] == round((40 * 100 + 3 / 0.1) / 3600, 2) and train["unit"] == "h"
+    whole = rows["--stage all at full size"]["value"]  # operating is not scaled: its streams have a fixed length
+    assert whole == round((40 * 100 + 30 + 10 / 0.1 + 30) / 3600, 2)
+    assert rows["/kaggle/working at most"]["value"] == 8192 and rows["valid"]["value"] is True
