@@ -33,6 +33,8 @@ CPP_NOISE = (
     "I0000 00:00:1796172414.830356   20698 port.cc:153] oneDNN custom operations are on. You may see slightly "
     "different numerical results due to floating-point round-off errors from different computation orders. To turn "
     "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "I0000 00:00:1796476073.179822   16284 coordination_service_agent.cc:303] Coordination agent has successfully "
+    "connected.\n"  # TensorFlow 2.16, on each worker of --strategy multi-worker
 )
 NO_DRIVER = ("E0000 00:00:1795338997.099342   27303 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
              "Failed call to cuInit: UNKNOWN ERROR (303)\n")

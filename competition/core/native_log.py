@@ -32,6 +32,10 @@ HARMLESS = (
     # (competition/__init__.py); it is what was asked, not a problem. On the CPU the trainer's own line
     # says which kernels train ("oneDNN kernels on"); TF_ENABLE_ONEDNN_OPTS=0 turns them off
     re.compile(_CPP + rb"port\.cc:\d+\] oneDNN custom operations are on\. .*"),
+    # TensorFlow 2.16's notice, once on each worker of --strategy multi-worker, that it reached the
+    # cluster's coordination service; TF_CPP_MIN_LOG_LEVEL does not hold it back, and TensorFlow 2.21
+    # no longer prints it. The run's own lines say that the workers train
+    re.compile(_CPP + rb"coordination_service_agent\.cc:\d+\] Coordination agent has successfully connected\."),
 )
 # The CUDA driver's failure that follows on the same machine. Dropped only after NO_CUDA was seen:
 # on a machine that has the CUDA runtime, the same line means a broken GPU set-up and stays.
