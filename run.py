@@ -38,7 +38,7 @@ KERNEL = Kaggle(KAGGLE_ROOT)  # for --help, which names a kernel's folders wheth
 
 def default_output(args: argparse.Namespace, settings: Settings) -> Path:
     baseline = settings.baseline_model if args.stage == "baseline" else None  # never over the CNN's
-    return default_submission(args.demo, settings.task, baseline)
+    return default_submission(args.demo, settings.task, baseline, refit=args.stage == "refit")
 
 
 def paths_from_args(args: argparse.Namespace, settings: Settings) -> Paths:
@@ -77,7 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     running.add_argument("--output", type=Path, default=None,
                          help=f"submission file to write (default: {LOCAL_SUBMISSIONS}/submission.csv, in a Kaggle "
                               f"kernel {KERNEL.working}/submission.csv, where Submit finds it; {DEMO}_submission.csv "
-                              f"with --demo, <task>-submission.csv with another --task)")
+                              f"with --demo, <task>-submission.csv with another --task, submission-refit.csv with "
+                              f"--stage refit)")
     running.add_argument("--demo", action="store_true",
                          help="generate a small synthetic competition in the input folder (when it holds no "
                               "archives) and run on it (default: off)")

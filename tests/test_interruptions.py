@@ -1,6 +1,7 @@
 """SIGKILL in the middle of a stage, then the same command again: the same submission as a
 run that was never interrupted, and training continues from its last finished epoch."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,3 +82,27 @@ def test_a_run_killed_after_a_later_epoch_resumes_the_very_same_training(uninter
     assert list(resumed.columns) == list(whole.columns)
     assert resumed.to_dict("records") == whole.to_dict("records")  # exact floats: loss, accuracy, validation
     assert (tmp_path / "submission.csv").read_bytes() == (uninterrupted_folder / "submission.csv").read_bytes()
+
+
+def test_a_refit_killed_after_an_epoch_resumes_to_the_same_submission(uninterrupted_folder, tiny_competition,
+                                                                     tmp_path):
+    """--stage refit after the validated run: killed after its first epoch and run again, it ends with the
+    submission and training history of a refit never interrupted."""
+
+    refits = {}
+    for name, kill in (("whole", False), ("killed", True)):
+        folder = tmp_path / name
+        shutil.copytree(uninterrupted_folder / "work", folder / "work")
+        command = [*_command(tiny_competition, folder)[:-len(SETTINGS) - 2], "--output", str(folder / "refit.csv"),
+                   *SETTINGS, "--stage", "refit"]
+        if kill:
+            _kill_after(command, "member 0 epoch 1 of")
+            assert not (folder / "refit.csv").exists()
+        log = _run(command)
+        refits[name] = (folder / "refit.csv").read_bytes(), pd.read_csv(
+            folder / "work" / "refit" / "history.csv").drop(columns="seconds").dropna(axis=1, how="all")
+    chosen = len(refits["whole"][1])
+    if chosen > 1:
+        assert "member 0: resuming after epoch 1" in log
+    assert refits["killed"][0] == refits["whole"][0]
+    assert refits["killed"][1].to_dict("records") == refits["whole"][1].to_dict("records")

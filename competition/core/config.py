@@ -390,6 +390,14 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RefitConfig(TrainConfig):
+    """--stage refit: the validated run's recipe again, on training and validation clips together, and the
+    submission of the model it makes."""
+
+    output: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictConfig:
     task: str
     engine: str

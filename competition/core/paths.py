@@ -32,6 +32,8 @@ class Paths:
     work_dir: Path
     output: Path
     task: str = DEFAULT_TASK
+    # the refit model's side (--stage refit): its own model folder and probabilities, beside the validated ones
+    refit: bool = False
 
     @property
     def task_dir(self) -> Path:
@@ -88,7 +90,12 @@ class Paths:
     # train
     @property
     def model_dir(self) -> Path:
-        return self.task_dir / "model"
+        return self.task_dir / ("refit" if self.refit else "model")
+
+    @property
+    def refitted(self) -> Paths:
+        """The same folders with the refit model's in place of the validated model's."""
+        return dataclasses.replace(self, refit=True)
 
     @property
     def model_file(self) -> Path:
@@ -142,7 +149,7 @@ class Paths:
 
     @property
     def probabilities(self) -> Path:
-        return self.predict_dir / "probabilities.npy"
+        return self.predict_dir / ("refit-probabilities.npy" if self.refit else "probabilities.npy")
 
     # operating
     @property
@@ -263,15 +270,16 @@ def default_work_dir(demo: bool) -> Path:
     return base / DEMO if demo else base
 
 
-def default_submission(demo: bool, task: str = DEFAULT_TASK, baseline_model: str | None = None) -> Path:
+def default_submission(demo: bool, task: str = DEFAULT_TASK, baseline_model: str | None = None,
+                       refit: bool = False) -> Path:
     """submissions/submission.csv; in a kernel /kaggle/working/submission.csv, where Submit finds it.
-    Each task has its own file, the demo too, and a baseline never writes over the CNN's."""
+    Each task has its own file, the demo too, and neither a baseline nor a refit writes over the CNN's."""
     kernel = kaggle()
     folder = kernel.working if kernel.running else LOCAL_SUBMISSIONS
     prefix = "" if task == DEFAULT_TASK else f"{task}-"
     if baseline_model:
         return folder / f"{prefix}baseline-{baseline_model}.csv"
-    return folder / f"{f'{DEMO}_' if demo else ''}{prefix}submission.csv"
+    return folder / f"{f'{DEMO}_' if demo else ''}{prefix}submission{'-refit' if refit else ''}.csv"
 
 
 def not_writable(folder: Path, what: str, error: OSError) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import PipelineError
 from ..core.cluster import is_chief
 from ..core.config import (
     BaselineConfig,
@@ -21,6 +22,7 @@ from ..core.config import (
     OperatingConfig,
     PredictConfig,
     PrepareConfig,
+    RefitConfig,
     ReportConfig,
     Settings,
     TrainConfig,
@@ -102,6 +104,27 @@ def _run_operating(paths: Paths, config: OperatingConfig) -> None:
     measure_operating_points(paths, config)
 
 
+def _run_refit(paths: Paths, config: RefitConfig) -> None:
+    from ..predict.stage import predict
+    from ..train.refit import refit
+
+    recipe = TrainConfig(**{field.name: getattr(config, field.name) for field in dataclasses.fields(TrainConfig)})
+    wanted, recorded = manifests.normalised(recipe), manifests.read(paths, "train")["config"]
+    if gone := sorted(set(recorded) - set(wanted)):
+        log.warning("the validated model was trained with settings this version no longer has (%s); the refit "
+                    "cannot repeat them", ", ".join(f"{name} = {recorded[name]}" for name in gone))
+    recorded = {name: value for name, value in recorded.items() if name in wanted}
+    defaults = manifests.normalised(project(TrainConfig, Settings(task=config.task)))
+    if changed := manifests.changed_settings(wanted, recorded, defaults):
+        raise PipelineError(f"--stage refit repeats the recipe of the validated model in {paths.model_dir}, but "
+                            f"these settings differ from its: {', '.join(changed)}; give the flags it was trained "
+                            "with, or run --stage all with the new ones first")
+    fingerprint = {"config": wanted,
+                   "upstream": {name: manifests.read(paths, name)["digest"] for name in ("train", *TRAIN_UPSTREAM)}}
+    refitted = refit(paths, recipe, fingerprint)
+    predict(refitted, PredictConfig(task=config.task, engine="keras", output=config.output))
+
+
 def _run_explore(paths: Paths, config: ExploreConfig) -> None:
     from ..analysis.explore import explore
     explore(paths, config)
@@ -165,6 +188,10 @@ SIDE_STAGES: tuple[Stage, ...] = (
     Stage("explore", ("extract", "prepare"), ExploreConfig, lambda p: [p.explore_page], _run_explore),
     Stage("baseline", ("extract", "prepare"), BaselineConfig, _baseline_outputs, _run_baseline,
           extra=_baseline_output),
+    # the validated model's recipe on training and validation clips together, and its own submission
+    Stage("refit", ("train", "features", "extract"), RefitConfig,
+          lambda p: [p.refitted.model_file, p.refitted.inference_config, p.refitted.metrics_json,
+                     p.refitted.probabilities, p.output], _run_refit, extra=_output, chief_only=True),
     Stage("report", ("train", "features"), ReportConfig, lambda p: [p.train_report_page], _run_report),
     Stage("export", ("train", "features", "operating"), ExportConfig,
           lambda p: [p.exported_model(False), p.exported_model(True), p.export_labels, p.export_readme,

@@ -1,5 +1,5 @@
 """The feature caches as training reads them: a split's rows and class numbers, checked against
-the config's input shape and their tables."""
+the config's input shape and their tables; the splits a training run reads, together."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +9,7 @@ from .. import PipelineError
 from ..core.config import TrainConfig
 from ..core.paths import Paths
 from ..data.features import read_feature_table
+from ..tasks import get_task
 
 
 def check_cache_shape(shape: tuple[int, ...], config: TrainConfig, where) -> None:
@@ -49,3 +50,42 @@ def cached_split(paths: Paths, config: TrainConfig, split: str) -> tuple[np.ndar
 
 def readable_rows(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(y >= 0)
+
+
+class StackedRows:
+    """Row arrays one after another, read by row numbers like one array: the training cache's memory map
+    and the validation clips, for a refit, without a copy of the cache in memory."""
+
+    def __init__(self, *parts: np.ndarray):
+        self.parts = parts
+        self.starts = np.cumsum([0, *(len(part) for part in parts)])
+        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
+        self.dtype = parts[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        for part, start, end in zip(self.parts, self.starts[:-1], self.starts[1:]):
+            inside = (rows >= start) & (rows < end)
+            out[inside] = part[rows[inside] - start]
+        return out
+
+
+def training_data(paths: Paths, config: TrainConfig, with_validation: bool = False) -> dict:
+    """What training reads: the class names, the training rows (a memory map; every row, unreadable ones
+    with class -1), the validation clips and the noise windows. `with_validation`: the validation
+    clips are trained on too (a refit), and there is no validation."""
+    labels = list(get_task(config.task).classes(read_feature_table(paths, "train")["label"]))
+    x_train, y_train = load_split(paths, config, "train", labels, in_memory=False)
+    x_val, y_val = load_split(paths, config, "validation", labels)
+    x_val = x_val.astype(np.float32)
+    noise_file = paths.feature_cache("noise")
+    noise = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
+             if noise_file.exists() else None)
+    if with_validation:
+        train = (StackedRows(x_train, x_val.astype(x_train.dtype)), np.concatenate([y_train, y_val]).astype(np.int32))
+        return {"labels": labels, "train": train, "validation": None, "noise": noise}
+    return {"labels": labels, "train": (x_train, y_train), "validation": (x_val, y_val), "noise": noise}

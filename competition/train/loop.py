@@ -1,5 +1,6 @@
 """Training one member: a fresh or resumed model, its epochs, the validation score that keeps the best
-weights, the history, the checkpoint after every epoch, and early stopping."""
+weights, the history, the checkpoint after every epoch, and early stopping; or, for a refit, a given number
+of epochs with no validation, keeping the last weights."""
 from __future__ import annotations
 
 import logging
@@ -100,14 +101,18 @@ def _start(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoin
 
 
 def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, checkpoint: Checkpoint,
-                 state: dict, strategy: tf.distribute.Strategy, chief: bool = True) -> dict:
-    """Train one member from `state` (fresh or resumed) to the end; return the state after it."""
+                 state: dict, strategy: tf.distribute.Strategy, chief: bool = True, stop_after: int | None = None
+                 ) -> dict:
+    """Train one member from `state` (fresh or resumed) to the end; return the state after it.
+    Without validation data (a refit) it trains `stop_after` epochs of the config's schedule and keeps
+    the last; with it, at most the config's epochs, keeping the best."""
     if state.get("member") == member and state.get("epoch", 0) > 0 and patience_spent(state, config):
         # killed after it stopped early and before the next member's first checkpoint: it is finished
         log.info("member %d: had stopped early after epoch %d", member, state["epoch"])
         return {**state, "member": member + 1, "epoch": 0}
     x_train, y_train = data["train"]
-    x_val, y_val = data["validation"]
+    validated = data["validation"] is not None
+    stop = config.epochs if stop_after is None else stop_after
     known = y_train[y_train >= 0]
     class_weight = balanced_weights(known)
     model, state = _start(paths, config, member, data, checkpoint, state, strategy, len(known))
@@ -116,11 +121,11 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
     # Keras's model.predict on arrays logs an error line at every epoch (TensorFlow makes its input
     # pipeline's parallel map sequential and keeps an attribute the sequential op lacks), and under
     # a multi-worker strategy it would split the set between the workers: each validates on all of it.
-    validator = KerasMember(model)
+    validator = KerasMember(model) if validated else None
     multi_worker_epoch = (MultiWorkerEpoch(model, strategy, class_weight)
                           if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None)
     started = time.perf_counter()
-    for epoch in range(state["epoch"], config.epochs):
+    for epoch in range(state["epoch"], stop):
         dataset = epoch_dataset(x_train, y_train, noise, config, member, epoch)
         if multi_worker_epoch:
             logs = multi_worker_epoch(dataset)
@@ -128,19 +133,28 @@ def train_member(paths: Paths, config: TrainConfig, member: int, data: dict, che
             logs = model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, class_weight=class_weight,
                              shuffle=False, verbose=0).history
         row = {"member": member, "epoch": epoch + 1, "loss": logs["loss"][-1], "accuracy": logs["accuracy"][-1],
-               **_validation_row(validator, x_val, y_val),
+               **(_validation_row(validator, *data["validation"]) if validated else {}),
                "seconds": round(time.perf_counter() - started, 1)}
         state["history"] = state.get("history", []) + [row]
-        score = float(mean_over_workers(strategy, [row["val_balanced_accuracy"]])[0])  # all workers in step
-        improved = score > state["best"]
-        if improved:
+        if validated:
+            score = float(mean_over_workers(strategy, [row["val_balanced_accuracy"]])[0])  # all workers in step
+            improved = score > state["best"]
+        else:  # nothing to choose by: the epoch count was chosen already, and the last epoch is kept
+            score, improved = state["best"], epoch + 1 == stop
+        if improved or not validated:
             state["best"], state["best_epoch"] = score, epoch + 1
+        if improved:
             save_member(model, paths.member_file(member), chief)
         state["epoch"] = epoch + 1
         _write_history(paths, state["history"])
         checkpoint.save(model, state)
-        log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s", member, epoch + 1,
-                 row["loss"], row["val_accuracy"], row["val_balanced_accuracy"], " (best: saved)" if improved else "")
+        if validated:
+            log.info("member %d epoch %d: loss %.3f, validation accuracy %.4f, balanced %.4f%s", member, epoch + 1,
+                     row["loss"], row["val_accuracy"], row["val_balanced_accuracy"],
+                     " (best: saved)" if improved else "")
+        else:
+            log.info("member %d epoch %d of %d: loss %.3f, training accuracy %.4f%s", member, epoch + 1, stop,
+                     row["loss"], row["accuracy"], " (the last: saved)" if improved else "")
         if patience_spent(state, config):
             log.info("member %d: no improvement for %d epochs, stopping", member, config.patience)
             break

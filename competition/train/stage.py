@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 from ..core.cluster import is_chief, worker_task
 from ..core.config import TrainConfig
 from ..core.labels import write_labels
@@ -13,7 +11,7 @@ from ..core.paths import Paths
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from .calibration import calibrate_and_report
 from .checkpoints import Checkpoint
-from .data import load_split, read_feature_table, readable_rows
+from .data import readable_rows, training_data
 from .loop import train_member
 from .strategies import agreed_start, distribution
 
@@ -26,13 +24,8 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     strategy = distribution(config)  # first: a multi-worker strategy must start before any other TensorFlow op
     chief = is_chief(config.strategy)
     task = get_task(config.task)
-    labels = list(task.classes(read_feature_table(paths, "train")["label"]))
-    data = {"labels": labels, "train": load_split(paths, config, "train", labels, in_memory=False),
-            "validation": load_split(paths, config, "validation", labels)}
-    noise_file = paths.feature_cache("noise")
-    data["noise"] = (load_split(paths, config, "noise", labels + ["noise"])[0].astype(np.float32)
-                     if noise_file.exists() else None)
-    data["validation"] = (data["validation"][0].astype(np.float32), data["validation"][1])
+    data = training_data(paths, config)
+    labels = data["labels"]
     log.info("training on %d clips of %d classes, validating on %d %s clips, %d noise windows for mixing",
              len(readable_rows(data["train"][1])), len(labels), len(data["validation"][0]),
              "held-out-speaker" if task.held_out == HELD_OUT_SPEAKERS else "held-out",
