@@ -223,6 +223,52 @@ def measure_train(args) -> dict:
                            f"(passes: {', '.join(f'{t:.1f}' for t in seconds['memory'])} s)"}
 
 
+def forward_operations(model) -> int:
+    """Multiply-adds of one clip through the model's convolutions and dense layers (the rest is small)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            total += int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel_size))
+        elif isinstance(layer, keras.layers.Conv2D):
+            total += int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel_size)) * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += int(np.prod(layer.output.shape[1:-1], dtype=np.int64)) * layer.input.shape[-1] * layer.units
+    return total
+
+
+def measure_train_input(args) -> dict:
+    """The training input pipeline alone (memory-mapped cache, augmentation, prefetch), no model: the rate
+    a GPU kernel's training cannot exceed, since a GPU waits on it. The default model's multiply-adds per
+    clip come with it, for the GPU's side."""
+    import tensorflow as tf
+
+    from competition.core.labels import LABELS
+    from competition.models import build_model
+    from competition.train.data import load_split
+    from competition.train.pipeline import epoch_dataset
+
+    settings = project(TrainConfig, Settings(epochs=1))
+    mini = _mini_paths(args)
+    x, y = load_split(mini, settings, "train", list(LABELS), in_memory=False)
+    noise = tf.constant(load_split(mini, settings, "noise", list(LABELS) + ["noise"])[0].astype(np.float32))
+    for _ in epoch_dataset(x, y, noise, settings, 0, 0).take(WARMUP_STEPS):
+        pass
+    seconds, rows = [], 0
+    for round_number in range(TRAIN_ROUNDS):
+        started = time.perf_counter()
+        rows = sum(len(labels) for _, labels in epoch_dataset(x, y, noise, settings, 0, 1 + round_number)
+                   .take(TRAIN_STEPS))
+        seconds.append(time.perf_counter() - started)
+    operations = forward_operations(build_model(settings.model, settings.audio, len(LABELS), settings.features))
+    return {"items": rows, "seconds": float(np.median(seconds)), "unit": "samples/s",
+            "forward_multiply_adds": operations,
+            "note": f"batch {settings.batch_size}, median of {TRAIN_ROUNDS} passes of {TRAIN_STEPS} batches, no model "
+                    f"(passes: {', '.join(f'{t:.2f}' for t in seconds)} s); {settings.model}: "
+                    f"{operations / 1e6:.0f} M multiply-adds a clip forward"}
+
+
 def measure_predict(args) -> dict:
     from competition.predict.stage import predict
 
@@ -242,6 +288,7 @@ MEASURES = {
     "features-train": ("features", "train-style (clips, noise windows, room tone)", measure_features_train),
     "features-test": ("features", "test-style (Kaggle-sized test set)", measure_features_test),
     "train": ("train", "tf.data pipeline over the cache", measure_train),
+    "train-input": ("train", "input pipeline alone, no model (what a GPU waits on)", measure_train_input),
     "predict": ("predict", "158,538 clips, streamed", measure_predict),
 }
 
@@ -330,7 +377,10 @@ def kaggle_estimate(results: dict[str, dict], settings: Settings, clips_at_hand:
         "predict": KAGGLE_TEST_CLIPS / rate["predict"],
     }
     lines = [f"  {name}: {seconds / 3600:.2f} h" for name, seconds in parts.items()]
-    return lines + [f"  total: {sum(parts.values()) / 3600:.2f} h on this machine's {os.cpu_count()} cores"]
+    gpu_bound = settings.epochs * train_clips / rate["train-input"]
+    return lines + [f"  total: {sum(parts.values()) / 3600:.2f} h on this machine's {os.cpu_count()} cores",
+                    f"  on a GPU, training can be no faster than its input pipeline here: {gpu_bound / 3600:.2f} h "
+                    f"for {settings.epochs} epochs (half that with twice the cores feeding it)"]
 
 
 def main() -> int:
@@ -384,11 +434,11 @@ def main() -> int:
     in_memory = results["train-memory"]["items"] / results["train-memory"]["seconds"]
     rows = []
     for name in ("extract", "reference", "features-train", "features-test", "train-memory", "train-pipeline",
-                 "predict"):
+                 "train-input", "predict"):
         stage, what = titles[name]
         r = results[name]
         rate = r["items"] / r["seconds"]
-        against = reference if stage == "features" else in_memory if stage == "train" else None
+        against = reference if stage == "features" else in_memory if name.startswith("train-") else None
         rows.append({"stage": stage, "measurement": what, "items": round(r["items"], 1),
                      "seconds": round(r["seconds"], 1),
                      "rate": round(rate, 1), "unit": r["unit"], "ratio": round(rate / against, 2) if against else None,
