@@ -46,6 +46,7 @@ missed (not found, or wrongly named), one line per model, each model's default m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import sys
@@ -285,6 +286,17 @@ def cached_window_scores(predictor, stream: Path, hop_ms: int, cache: Path | Non
     return ends, scores, elapsed
 
 
+def window_marks(stream: Path, audio, hop_ms: int, pause_ms: int) -> np.ndarray:
+    """Each window's whole-word mark (`whole_words`), for the windows `window_scores` scores."""
+    from competition.device.recognizer import Windows, whole_words
+    from competition.streaming.sources import at_rate, open_source
+
+    windows = Windows(audio.clip_samples, round(hop_ms * audio.sample_rate / 1000))
+    marks = [whole_words(windows.push(block)[1], audio.sample_rate, pause_ms)
+             for block in at_rate(open_source(stream), audio.sample_rate)]
+    return np.concatenate(marks)
+
+
 def stream_labels(stream: Path) -> pd.DataFrame:
     labels = stream.with_name(stream.stem + ".labels.csv")
     if not labels.exists():
@@ -352,12 +364,13 @@ def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
 
 
 def det_points(models: list[tuple[str, Path]], negatives: list[Path], commands: list[Path], thresholds: list[float],
-               engine: str = "keras", cache: Path | None = None) -> pd.DataFrame:
+               engine: str = "keras", cache: Path | None = None, pauses: list[int] | None = None) -> pd.DataFrame:
     """`operating_points` of each model (its recogniser at its default settings, the threshold swept),
     with `model` and `default` (the threshold --listen uses with that model by default: its operating
     point, where --stage operating measured one) columns."""
     from competition.core.config import ListenConfig, Settings, project
     from competition.device.operating_point import resolve
+    from competition.inference.config import InferenceConfig
 
     tables = []
     for name, work_dir in models:
@@ -367,10 +380,14 @@ def det_points(models: list[tuple[str, Path]], negatives: list[Path], commands: 
         if said := [s.name for s in scored[:len(negatives)] if not s.negative]:
             raise SystemExit(f"error: --negatives {', '.join(said)}: their labels hold commands")
         swept = sorted({*map(float, thresholds), config.listen_threshold})
-        table = operating_points(scored, labels, commands_of_model, config, swept)
-        table.insert(0, "model", name)
-        table["default"] = np.isclose(table["threshold"], config.listen_threshold)
-        tables.append(table)
+        for pause in pauses or [config.listen_pause_ms]:
+            audio = InferenceConfig.load(_paths(work_dir).inference_config).audio if pause else None
+            marked = [dataclasses.replace(s, whole=window_marks(path, audio, config.listen_hop_ms, pause) if pause
+                                          else None) for s, path in zip(scored, [*negatives, *commands])]
+            table = operating_points(marked, labels, commands_of_model, config, swept)
+            table.insert(0, "model", name if pauses is None else f"{name} pause {pause} ms")
+            table["default"] = np.isclose(table["threshold"], config.listen_threshold)
+            tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
@@ -459,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="print each model's lowest threshold with at most this many false accepts per hour")
     p.add_argument("--engine", default="keras")
     p.add_argument("--cache", type=Path, default=None, help="keep each stream's window scores here")
+    p.add_argument("--pause-ms", type=int, nargs="+", default=None,
+                   help="a line per model and pause: only windows holding a whole word with this much quiet around "
+                        "it may start a detection (0: every window); default: --listen-pause-ms's default alone")
     p.add_argument("--against", type=Path, nargs="+", default=[],
                    help="earlier det CSVs (benchmarks/det-tables/) drawn beside the models, their rows written "
                         "again; only comparable on the same streams")
@@ -528,7 +548,8 @@ def _run(args: argparse.Namespace) -> int:
         earlier = [pd.read_csv(path) for path in args.against]
         if clash := sorted({name for name, _ in args.model} & {name for table in earlier for name in table["model"]}):
             raise SystemExit(f"error: --against holds models named {', '.join(clash)} too; give --model another label")
-        points = det_points(args.model, args.negatives, args.commands, args.threshold, args.engine, args.cache)
+        points = det_points(args.model, args.negatives, args.commands, args.threshold, args.engine, args.cache,
+                            args.pause_ms)
         points = pd.concat([*earlier, points], ignore_index=True)
         csv_path, png_path = args.output.with_suffix(".csv"), args.output.with_suffix(".png")
         with atomic_path(csv_path) as temp:

@@ -41,9 +41,9 @@ def spy_on_recognizer(monkeypatch) -> list:
     seen = []
     update = Recognizer.update
 
-    def spy(self, time_s, scores):
+    def spy(self, time_s, scores, whole=True):
         seen.append((time_s, np.array(scores)))
-        return update(self, time_s, scores)
+        return update(self, time_s, scores, whole)
 
     monkeypatch.setattr(Recognizer, "update", spy)
     return seen

@@ -2,6 +2,7 @@
 the threshold replay against the recogniser run at each threshold, the threshold chooser, and the
 DET figure; on tiny data made here (tones, made-up window scores), no model."""
 import dataclasses
+import types
 
 import numpy as np
 import pandas as pd
@@ -244,6 +245,12 @@ def test_det_writes_one_curve_per_model_with_its_default(made_up, tmp_path, monk
         return list(LABELS), list(COMMANDS), scored
 
     monkeypatch.setattr(streams, "load_scored", load_scored)
+    # the listener's default pause marks windows from the audio: here every window is a whole word
+    from competition.inference.config import InferenceConfig
+
+    monkeypatch.setattr(InferenceConfig, "load", classmethod(lambda cls, path: types.SimpleNamespace(audio=None)))
+    monkeypatch.setattr(streams, "window_marks",
+                        lambda path, audio, hop_ms, pause: np.ones(len(by_name[path.stem].times), bool))
     out = tmp_path / "det"
     streams.main(["det", "--model", f"base={tmp_path / 'base'}", f"sharp={tmp_path / 'sharp'}",
                   "--negatives", str(paths["words"]), str(paths["talk"]), "--commands", str(paths["commands"]),
@@ -272,6 +279,18 @@ def test_det_writes_one_curve_per_model_with_its_default(made_up, tmp_path, monk
     with pytest.raises(SystemExit, match="their labels hold commands"):
         streams.main(["det", "--model", f"base={tmp_path / 'base'}", "--negatives", str(paths["commands"]),
                       "--commands", str(paths["commands"]), "--output", str(out)])
+    # a line per pause; windows never marked whole (talk that never pauses) start no detection
+    monkeypatch.setattr(streams, "window_marks",
+                        lambda path, audio, hop_ms, pause: np.zeros(len(by_name[path.stem].times), bool))
+    streams.main(["det", "--model", f"base={tmp_path / 'base'}", "--negatives", str(paths["words"]),
+                  str(paths["talk"]), "--commands", str(paths["commands"]), "--threshold", "0.5", "0.9",
+                  "--pause-ms", "0", "150", "--output", str(tmp_path / "pauses")])
+    pauses = pd.read_csv(tmp_path / "pauses.csv")
+    assert list(dict.fromkeys(pauses["model"])) == ["base pause 0 ms", "base pause 150 ms"]
+    assert pauses.loc[pauses["model"] == "base pause 0 ms", "missed"].tolist() == table.loc[
+        table["model"] == "base", "missed"].tolist()
+    never = pauses[pauses["model"] == "base pause 150 ms"]
+    assert (never["false_accepts_per_hour"] == 0).all() and (never["missed"] == 1).all()
 
 
 # ---- the operating stage and the threshold it hands --listen ----------------------------------------
@@ -302,6 +321,7 @@ def test_the_operating_stage_writes_the_table_listen_chooses_from(finished_run):
     assert points["missed"].between(0, 1).all() and (points["false_accepts_per_hour"] >= 0).all()
     assert {f"false_accepts_per_hour.{kind}" for kind in ("words", "talk", "noise")} <= set(points.columns)
     assert (points["listen_hop_ms"] == settings.listen_hop_ms).all()
+    assert (points["listen_pause_ms"] == settings.listen_pause_ms).all() and settings.listen_pause_ms > 0
     assert paths.operating_plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -321,6 +341,17 @@ def test_resolve_uses_the_given_threshold_else_the_table_else_the_unmeasured_def
     # points measured with another recogniser still choose, with a warning that they may not hold
     resolve(project(ListenConfig, Settings(listen_hop_ms=100)), paths.operating_points)
     assert "measured with another recogniser (--listen-hop-ms 200 there, 100 here)" in caplog.text
+
+
+def test_a_table_from_before_the_pause_setting_was_measured_without_one(finished_run, tmp_path, caplog):
+    paths, _ = finished_run
+    older = tmp_path / "points.csv"
+    pd.read_csv(paths.operating_points).drop(columns="listen_pause_ms").to_csv(older, index=False)
+    assert {row["listen_pause_ms"] for row in read_points(older)} == {0.0}
+    resolve(project(ListenConfig, Settings(listen_pause_ms=0)), older)
+    assert "another recogniser" not in caplog.text
+    resolve(project(ListenConfig, Settings(listen_pause_ms=150)), older)
+    assert "(--listen-pause-ms 0 there, 150 here)" in caplog.text
 
 
 def test_a_table_that_is_not_operating_points_is_refused_with_its_name(tmp_path):

@@ -15,7 +15,7 @@ import run
 from competition.core.config import ListenConfig, Settings, project
 from competition.core.labels import COMMANDS, LABELS
 from competition.device.listening import batches
-from competition.device.recognizer import Recognizer, Windows
+from competition.device.recognizer import Recognizer, Windows, whole_words
 from competition.device.resample import StreamResampler
 from competition.device.sources import pcm_blocks
 from competition.frontend.audio import AudioError
@@ -344,6 +344,24 @@ def test_listening_block_by_block_scores_the_windows_of_the_whole_recording(fini
     assert found
 
 
+def test_only_windows_holding_a_whole_word_start_a_detection(finished_run, stream, monkeypatch):
+    from competition.device import listening
+
+    paths, _ = finished_run
+    asked = []
+
+    def never_whole(windows, rate, pause_ms):
+        asked.append((len(windows), rate, pause_ms))
+        return np.zeros(len(windows), bool)
+
+    monkeypatch.setattr(listening, "whole_words", never_whole)
+    assert list(Listener(paths, _config(listen_pause_ms=150), stream).run()) == []
+    assert sum(n for n, _, _ in asked) == 1 + (30 * 16_000 - 16_000) // 3_200 and {a[1:] for a in asked} == {
+        (16_000, 150)}
+    asked.clear()
+    assert list(Listener(paths, _config(listen_pause_ms=0), stream).run()) and asked == []  # 0: not asked
+
+
 def test_standard_input_gives_what_the_file_gives(finished_run, stream, monkeypatch):
     paths, _ = finished_run
     pcm = soundfile.read(stream, dtype="int16")[0].astype("<i2").tobytes()
@@ -419,3 +437,49 @@ def test_the_stream_benchmark_listens_without_tensorflows_notices(finished_run, 
     assert "real time" in done.stdout and (tmp_path / "found.csv").exists()
     notices = [line for line in done.stderr.splitlines() if re.match(r"WARNING: All log|[IWEF]\d{4} ", line)]
     assert notices == [], notices
+
+
+# ---- the whole-word mark ------------------------------------------------------------------------
+
+def _window(sounds: list[tuple[float, float]], rng: np.random.Generator, rate: int = 16_000) -> np.ndarray:
+    """One second of quiet noise (-50 dBFS) with loud noise (-20 dBFS) over each (start_s, end_s)."""
+    x = rng.normal(0, 10 ** (-50 / 20), rate)
+    for start, end in sounds:
+        x[int(start * rate):int(end * rate)] += rng.normal(0, 0.1, int(end * rate) - int(start * rate))
+    return x.astype(np.float32)
+
+
+def test_a_word_with_quiet_on_both_sides_is_whole_and_connected_speech_is_not():
+    rng = np.random.default_rng(0)
+    windows = np.stack([_window(sounds, rng) for sounds in (
+        [(0.3, 0.7)],                  # a word in the middle
+        [(0.0, 0.5)],                  # cut by the window's start
+        [(0.5, 1.0)],                  # cut by its end
+        [(0.05, 0.95)],                # speech from end to end
+        [(0.2, 0.5), (0.55, 0.95)],    # two words 50 ms apart: one sound that reaches the end
+        [(0.05, 0.25), (0.45, 0.75)],  # a cut word, then a whole one 200 ms later
+        [],                            # quiet
+    )])
+    assert whole_words(windows, 16_000, 100).tolist() == [True, False, False, False, False, True, False]
+    # asked for 30 ms, the 50 ms between the two words is a pause, and the first word is whole
+    assert whole_words(windows[4:5], 16_000, 30).tolist() == [True]
+
+
+def test_the_mark_does_not_depend_on_the_level():
+    rng = np.random.default_rng(1)
+    window = _window([(0.3, 0.7)], rng)
+    assert whole_words(np.stack([window, window * 0.01]), 16_000, 100).tolist() == [True, True]
+
+
+def test_only_a_command_among_windows_marked_whole_is_reported():
+    rows = [("silence", 1.0)] * 3 + [("yes", 0.9)] * 4 + [("silence", 1.0)] * 3
+    marks = [False] * len(rows)
+    recognizer = Recognizer(LABELS, COMMANDS, average=3, threshold=0.7, suppression_s=1.0)
+    assert list(recognizer.run(0.1 * np.arange(1, 11), _scores(rows), marks)) == []
+    # one marked window among the three averaged is enough; the same word a window earlier is not
+    marks[4] = True
+    recognizer = Recognizer(LABELS, COMMANDS, average=3, threshold=0.7, suppression_s=1.0)
+    assert [d.time_s for d in recognizer.run(0.1 * np.arange(1, 11), _scores(rows), marks)] == [pytest.approx(0.6)]
+    marks = [False] * 4 + [True] + [False] * 5
+    recognizer = Recognizer(LABELS, COMMANDS, average=1, threshold=0.7, suppression_s=1.0)
+    assert [d.time_s for d in recognizer.run(0.1 * np.arange(1, 11), _scores(rows), marks)] == [pytest.approx(0.5)]

@@ -213,6 +213,10 @@ class Settings:
     listen_suppression_ms: int = setting(1250, "--listen: no detection within this time of the previous one")
     listen_peak_ms: int = setting(0, "--listen: after a command's averaged score reaches the threshold, wait up "
                                        "to this long for it to peak and report the label it has there (0: at once)")
+    # --listen-pause-ms: chosen on the validation speakers' streams over three seeds (docs/listening-negatives.md):
+    # 150 ms cut the false accepts in talk at every seed, at about a point of commands in isolated words.
+    listen_pause_ms: int = setting(150, "--listen: report a command only where one of the averaged windows holds a "
+                                        "whole word, with at least this much quiet before and after it (0: anywhere)")
     explore_per_word: int = setting(100, "--stage explore: clips per word whose audio is loaded for the spectra, "
                                          "PCA and voice-activity figures (seeded sample)")
     baseline_model: str | None = setting(None, "--stage baseline: also write this model's test predictions to "
@@ -256,6 +260,9 @@ class Settings:
         for name in ("listen_average_ms", "listen_suppression_ms", "listen_peak_ms"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"{flag_name(name)} must be at least 0; got {getattr(self, name)}")
+        if not 0 <= self.listen_pause_ms < 500 * self.audio.clip_seconds:
+            raise PipelineError(f"--listen-pause-ms must be in [0, {500 * self.audio.clip_seconds:g}) (a pause on each "
+                                f"side of a word, inside one window); got {self.listen_pause_ms}")
         if self.listen_threshold is not None and not 0.0 <= self.listen_threshold <= 1.0:
             raise PipelineError(f"--listen-threshold must be in [0, 1]; got {self.listen_threshold}")
         if self.false_accepts_per_hour < 0:
@@ -289,7 +296,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "prediction": ("engine", "tta", "calibrate_unknown"),
     "listening (--listen, --stage operating)": ("false_accepts_per_hour", "listen_threshold", "listen_hop_ms",
                                                 "listen_average_ms", "listen_suppression_ms", "listen_peak_ms",
-                                                "operating_minutes"),
+                                                "listen_pause_ms", "operating_minutes"),
     "side stages": ("explore_per_word", "baseline_model"),
 }
 
@@ -414,6 +421,7 @@ class OperatingConfig:
     listen_average_ms: int
     listen_suppression_ms: int
     listen_peak_ms: int
+    listen_pause_ms: int
     operating_minutes: float
 
 
@@ -430,6 +438,7 @@ class ExportConfig:
     listen_threshold: float | None
     listen_suppression_ms: int
     listen_peak_ms: int
+    listen_pause_ms: int
     false_accepts_per_hour: float
     calibration_clips: int = 500
     export_format: int = EXPORT_FORMAT
@@ -448,6 +457,7 @@ class ListenConfig:
     listen_suppression_ms: int
     listen_peak_ms: int
     false_accepts_per_hour: float = FALSE_ACCEPTS_PER_HOUR
+    listen_pause_ms: int = 0  # an export made before this setting listened without it
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,8 +22,11 @@ EXPORT_INFO_VERSION = 3
 INFO_FILE = "export.json"
 # the listener's false accepts an hour and commands missed per threshold (device.operating_point)
 POINTS_FILE = "operating_points.csv"
-# The recogniser's settings, as ListenConfig names them (its engine is the reader's choice).
+# The recogniser's settings, as ListenConfig names them (its engine is the reader's choice); an export
+# written before one with a default existed listens with that default.
 LISTEN_FIELDS = tuple(field.name for field in dataclasses.fields(ListenConfig) if field.name != "engine")
+REQUIRED_LISTEN_FIELDS = tuple(field.name for field in dataclasses.fields(ListenConfig)
+                               if field.name in LISTEN_FIELDS and field.default is dataclasses.MISSING)
 
 
 def sha256(path: Path) -> str:
@@ -56,14 +59,14 @@ class ExportInfo:
         data = read_json_written_by(path, "export")
         names = {field.name for field in dataclasses.fields(cls)}
         if (not isinstance(data, dict) or data.get("version") != EXPORT_INFO_VERSION or names - set(data)
-                or not isinstance(data["listen"], dict) or set(LISTEN_FIELDS) - set(data["listen"])):
+                or not isinstance(data["listen"], dict) or set(REQUIRED_LISTEN_FIELDS) - set(data["listen"])):
             raise PipelineError(f"{path}: expected an export description of version {EXPORT_INFO_VERSION} with "
                                 f"{', '.join(sorted(names))}; run --stage export again")
         return cls(**{**{k: data[k] for k in names}, "labels": tuple(data["labels"]),
                       "float_ops_int8": tuple(data["float_ops_int8"]), "tta_shifts": tuple(data["tta_shifts"])})
 
     def listen_config(self, engine: str) -> ListenConfig:
-        return ListenConfig(engine=engine, **{name: self.listen[name] for name in LISTEN_FIELDS})
+        return ListenConfig(engine=engine, **{name: self.listen[name] for name in LISTEN_FIELDS if name in self.listen})
 
     @property
     def commands(self) -> list[str]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import PipelineError
 from ..core.config import ListenConfig
-from .recognizer import Detection, Recognizer, Windows
+from .recognizer import Detection, Recognizer, Windows, whole_words
 from .sources import Source, at_rate
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Listening:
             raise ValueError("a listener needs its threshold: resolve the operating point first")
         self.recognizer = Recognizer.configured(labels, commands, config)
         self.threshold = config.listen_threshold
+        self.pause_ms = config.listen_pause_ms
         self.seconds = 0.0
         self.wall_s = 0.0
         self.cpu_s = 0.0
@@ -57,7 +58,8 @@ class Listening:
         if not len(ends):
             return
         scores = np.concatenate([self.score(windows[start:start + size]) for start, size in batches(len(windows))])
-        yield from self.recognizer.run(ends / self.rate, scores)
+        whole = whole_words(windows, self.rate, self.pause_ms) if self.pause_ms else None
+        yield from self.recognizer.run(ends / self.rate, scores, whole)
 
     def run(self, progress=None) -> Iterator[Detection]:
         """Detections in time order, each as soon as its window is scored; `progress` (a tqdm bar)

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 UNMEASURED_THRESHOLD = 0.7
 COLUMNS = ("threshold", "false_accepts_per_hour", "missed")
 # the rest of the recogniser, as it was when the points were measured: one value in every row
-RECOGNISER = ("listen_hop_ms", "listen_average_ms", "listen_suppression_ms", "listen_peak_ms")
+RECOGNISER = ("listen_hop_ms", "listen_average_ms", "listen_suppression_ms", "listen_peak_ms", "listen_pause_ms")
+# what a table measured before a setting existed was measured with
+MEASURED_BEFORE = {"listen_pause_ms": "0"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,7 @@ def read_points(path: Path) -> list[dict[str, float]]:
     except OSError as error:
         raise PipelineError(f"{path}: cannot read the operating points ({error.strerror})") from error
     wanted = (*COLUMNS, "negative_hours", *RECOGNISER)
+    rows = [{**MEASURED_BEFORE, **row} for row in rows]
     if not rows or any(column not in rows[0] for column in wanted):
         raise PipelineError(f"{path}: expected a table of operating points with columns {', '.join(wanted)} and "
                             f"at least one row; found {len(rows)} rows" + (f" of {', '.join(rows[0])}" if rows else ""))

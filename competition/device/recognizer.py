@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.config import ListenConfig
+
+FRAME_S = 0.01          # the loudness track's frames
+LEAST_RISE_DB = 6.0     # a frame counts as sound when this far above the window's quiet at least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +72,44 @@ class Windows:
         return self.push(np.zeros(self.next_end - self.start - len(self.buffer), np.float32))
 
 
+def whole_words(windows: np.ndarray, rate: int, pause_ms: int) -> np.ndarray:
+    """For each window (n, samples): does it hold a whole word, sound with at least `pause_ms` of quiet
+    before and after it, all inside the window? A command said on its own does, in some window of the
+    few a hop apart that see it; a piece of connected speech seldom does, since its words run into each
+    other with shorter pauses than that.
+
+    Each window is cut into 10 ms frames; a frame is sound when its level (dB) is above the window's
+    quiet (its 10th percentile) by half the window's range, and by at least 6 dB; sounds less than
+    `pause_ms` apart are one sound."""
+    windows = np.asarray(windows, np.float32)
+    frame = max(1, round(FRAME_S * rate))
+    count = windows.shape[1] // frame
+    pause = max(1, int(np.ceil(pause_ms / 1000 / FRAME_S)))
+    level = 10 * np.log10(np.mean(np.square(windows[:, :count * frame].reshape(len(windows), count, frame),
+                                            dtype=np.float64), axis=2) + 1e-10)
+    quiet = np.percentile(level, 10, axis=1, keepdims=True)
+    loud = level.max(axis=1, keepdims=True)
+    sound = level > quiet + np.maximum(LEAST_RISE_DB, (loud - quiet) / 2)
+    return np.array([_has_whole_sound(row, pause) for row in sound], dtype=bool)
+
+
+def _has_whole_sound(sound: np.ndarray, pause: int) -> bool:
+    """Is one run of sound frames (gaps shorter than `pause` bridged) at least `pause` frames from both ends?"""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], sound.astype(np.int8), [0]))))
+    starts, ends = edges[0::2], edges[1::2]  # each run [start, end)
+    if not len(starts):
+        return False
+    keep = np.concatenate(([True], starts[1:] - ends[:-1] >= pause))  # a run after a short gap joins the one before
+    starts, ends = starts[keep], np.maximum.reduceat(ends, np.flatnonzero(keep))
+    return bool(np.any((starts >= pause) & (ends <= len(sound) - pause)))
+
+
 class Recognizer:
     """Average the last `average` windows' scores; a command whose average reaches `threshold`
     is reported once its average stops rising (at most `peak` windows later), with the label it
-    had at its peak; no detection within `suppression_s` of the previous one.
+    had at its peak; no detection within `suppression_s` of the previous one. Windows may come
+    with a mark each (`whole`: from `whole_words`); then only a command whose averaged windows
+    include a marked one counts.
 
     Waiting for the peak matters because the first windows to cross the threshold hold only part
     of the word ("up" half heard looks like "off"); at the peak the word sits nearest the middle
@@ -89,6 +127,7 @@ class Recognizer:
         self.average = average
         self.total = np.zeros(len(self.labels))  # the sum of `recent`, kept as they come and go
         self.last_time: float | None = None
+        self.since_whole = average  # windows since the last one marked whole: none among the averaged yet
         self.pending: tuple[int, float, int] | None = None  # (class, averaged score, windows waited)
         self.now = 0.0
 
@@ -101,15 +140,16 @@ class Recognizer:
                    threshold=config.listen_threshold, suppression_s=config.listen_suppression_ms / 1000,
                    peak=config.listen_peak_ms // hop)
 
-    def update(self, time_s: float, scores: np.ndarray) -> Detection | None:
+    def update(self, time_s: float, scores: np.ndarray, whole: bool = True) -> Detection | None:
         scores = np.asarray(scores, np.float64)
+        self.since_whole = 0 if whole else self.since_whole + 1
         self.recent.append(scores)
         self.total += scores
         if len(self.recent) > self.average:
             self.total -= self.recent.popleft()
         average = self.total / len(self.recent)
         top = int(np.argmax(average))
-        above = bool(self.is_command[top]) and average[top] >= self.threshold
+        above = bool(self.is_command[top]) and average[top] >= self.threshold and self.since_whole < self.average
         self.now = time_s
         if self.pending is not None:
             best, best_score, waited = self.pending
@@ -136,7 +176,9 @@ class Recognizer:
         """The stream ended while a command was waiting for its peak: report it as it stands."""
         return self._report(self.now, *self.pending[:2]) if self.pending is not None else None
 
-    def run(self, times: Sequence[float], scores: np.ndarray) -> Iterator[Detection]:
-        for time_s, row in zip(times, scores):
-            if (detection := self.update(time_s, row)) is not None:
+    def run(self, times: Sequence[float], scores: np.ndarray,
+            whole: Sequence[bool] | None = None) -> Iterator[Detection]:
+        marks = itertools.repeat(True) if whole is None else whole
+        for time_s, row, mark in zip(times, scores, marks):
+            if (detection := self.update(time_s, row, bool(mark))) is not None:
                 yield detection

@@ -95,6 +95,12 @@ def _resampling(inference: InferenceConfig) -> str:
             "(a convolution), ")
 
 
+def _pause(listen: dict) -> str:
+    pause = listen.get("listen_pause_ms", 0)
+    return (f"only commands heard as a whole word, with {pause} ms of quiet before and after" if pause
+            else "commands heard anywhere")
+
+
 def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int,
            operating_point: str) -> str:
     labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
@@ -126,8 +132,8 @@ recognised, the label, its averaged score), and with `--detections out.csv` also
 Input: 16-bit PCM WAV files, or raw 16-bit little-endian mono PCM on standard input at `--rate`
 (default {info.sample_rate} Hz; other rates are resampled). The listener: a one-second window every
 {listen['listen_hop_ms']} ms, scores averaged over {listen['listen_average_ms']} ms, no detection within
-{listen['listen_suppression_ms']} ms of the last, a wait of up to {listen['listen_peak_ms']} ms for the peak, and
-its operating point: {operating_point}. `listen --false-accepts-per-hour N` chooses another from
+{listen['listen_suppression_ms']} ms of the last, a wait of up to {listen['listen_peak_ms']} ms for the peak,
+{_pause(listen)}, and its operating point: {operating_point}. `listen --false-accepts-per-hour N` chooses another from
 `{POINTS_FILE}` (measured with the trained model, before int8).
 
 ## The models

@@ -117,15 +117,18 @@ class ScoredStream:
     scores: np.ndarray     # (windows, classes) in the model's class order
     labels: pd.DataFrame   # time_s,label of every onset; no command in a negative stream
     seconds: float         # the stream's length
+    whole: np.ndarray | None = None  # each window's whole-word mark (device.recognizer.whole_words), if any
 
     @property
     def negative(self) -> bool:
         return not self.labels["label"].isin(COMMANDS).any()
 
 
-def replay(recognizer: Recognizer, times: Sequence[float], scores: np.ndarray) -> pd.DataFrame:
-    """The detections `--listen` reports for these window scores: the recogniser run to the stream's end."""
-    found: list[Detection] = list(recognizer.run(times, scores))
+def replay(recognizer: Recognizer, times: Sequence[float], scores: np.ndarray,
+           whole: Sequence[bool] | None = None) -> pd.DataFrame:
+    """The detections `--listen` reports for these window scores (and whole-word marks): the recogniser
+    run to the stream's end."""
+    found: list[Detection] = list(recognizer.run(times, scores, whole))
     if (last := recognizer.finish()) is not None:
         found.append(last)
     return pd.DataFrame([(d.time_s, d.label, d.confidence) for d in found], columns=DETECTION_COLUMNS)
@@ -150,7 +153,8 @@ def operating_points(streams: Sequence[ScoredStream], labels: Sequence[str], com
         tally = dict.fromkeys(("commands", "correct", "wrong", "not_found", "false"), 0)
         accepts, by_stream = 0, {}
         for stream in streams:
-            found = replay(Recognizer.configured(labels, commands, setting), stream.times, stream.scores)
+            found = replay(Recognizer.configured(labels, commands, setting), stream.times, stream.scores,
+                           stream.whole)
             if stream.negative:
                 accepts += len(found)
                 by_stream[f"false_accepts_per_hour.{stream.name}"] = per_hour(len(found), stream.seconds)

@@ -24,7 +24,7 @@ from ..core.labels import BACKGROUND_NOISE_DIR
 from ..core.paths import Paths
 from ..data.prepare import VALIDATION
 from ..device.operating_point import COLUMNS, RECOGNISER, choose
-from ..device.recognizer import Windows
+from ..device.recognizer import Windows, whole_words
 from ..device.sources import Source, at_rate
 from ..inference.predictor import Predictor
 from .build import RATE, make_stream, negative_stream, validation_solution
@@ -55,7 +55,7 @@ def measure_operating_points(paths: Paths, config: OperatingConfig) -> None:
     listen = ListenConfig(engine="keras", listen_threshold=None, **{name: getattr(config, name)
                                                                      for name in RECOGNISER})
     commands = [label for label in predictor.labels if label not in (task.silence_label, task.unknown_label)]
-    scored = _score(predictor, streams, config.listen_hop_ms)
+    scored = _score(predictor, streams, config.listen_hop_ms, config.listen_pause_ms)
     points = operating_points(scored, predictor.labels, commands, listen, THRESHOLDS)
     for name in RECOGNISER:
         points[name] = getattr(config, name)
@@ -88,8 +88,8 @@ def _streams(paths: Paths, config: OperatingConfig) -> list[tuple[str, np.ndarra
 
 
 def _score(predictor: Predictor, streams: list[tuple[str, np.ndarray, pd.DataFrame]],
-           hop_ms: int) -> list[ScoredStream]:
-    """Every window of every stream scored once, a hop apart, as --listen scores them."""
+           hop_ms: int, pause_ms: int) -> list[ScoredStream]:
+    """Every window of every stream scored once, a hop apart, and marked whole or not, as --listen does."""
     audio = predictor.config.audio
     total = sum(len(samples) for _, samples, _ in streams) / RATE
     scored, heard = [], 0.0
@@ -98,15 +98,17 @@ def _score(predictor: Predictor, streams: list[tuple[str, np.ndarray, pd.DataFra
             blocks = (samples[at:at + SECONDS_PER_BLOCK * RATE]
                       for at in range(0, len(samples), SECONDS_PER_BLOCK * RATE))
             windows = Windows(audio.clip_samples, max(1, round(hop_ms * audio.sample_rate / 1000)))
-            ends, scores = [], []
+            ends, scores, whole = [], [], []
             for block in at_rate(Source(name, RATE, blocks, len(samples) / RATE), audio.sample_rate):
                 block_ends, block_windows = windows.push(block)
                 if len(block_ends):
                     ends.append(block_ends / audio.sample_rate)
                     scores.append(predictor.probabilities_of_clips(block_windows, shifts=(0,)))
+                    whole.append(whole_words(block_windows, audio.sample_rate, pause_ms) if pause_ms
+                                 else np.ones(len(block_windows), bool))
                 heard += len(block) / audio.sample_rate
                 progress.update(round(heard) - progress.n)  # whole seconds: a bar of fractions reads as noise
             scored.append(ScoredStream(name, np.concatenate(ends), np.concatenate(scores), labels,
-                                       len(samples) / RATE))
+                                       len(samples) / RATE, np.concatenate(whole)))
     return scored
 
