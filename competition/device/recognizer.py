@@ -1,11 +1,12 @@
 """From audio to windows, and from the windows' scores to detections.
 
-`Windows` cuts overlapping one-second windows every hop from blocks of any size, keeping one
-window of audio; `whole_words` marks the windows that hold a word with quiet around it. `Recognizer` is the decision over time, in the manner of TensorFlow's
-`recognize_commands.py`: the scores of the last few windows are averaged (one window's scores
-flicker as a word slides through it), the top class of the average is a detection when it is a
-command scoring at least the threshold, and no detection follows another within the suppression
-time (a word stays in view for several hops, and its average stays high all that while).
+`Windows` cuts overlapping one-second windows every hop from blocks of any size, keeping one window
+of audio; `whole_words` marks the windows that hold a word with quiet around it. `Recognizer` is the
+decision over time, in the manner of TensorFlow's `recognize_commands.py`: the scores of the last
+few windows are averaged (one window's scores flicker as a word slides through it), the top class of
+the average is a detection when it is a command scoring at least the threshold, and no detection
+follows another within the suppression time (a word stays in view for several hops, and its average
+stays high all that while).
 """
 from __future__ import annotations
 
