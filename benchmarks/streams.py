@@ -244,20 +244,25 @@ def listen(work_dir: Path, stream: Path, detections: Path, engine: str = "keras"
             "load": os.getloadavg()[0]}
 
 
-def window_scores(predictor, stream: Path, hop_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """(window end times, scores) of every window of a stream: the model runs once per hop, and
-    the recogniser's settings are replayed on the scores."""
+def stream_windows(stream: Path, audio, hop_ms: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(end times in seconds, windows) of each block of a stream, as --listen cuts them."""
     from competition.device.recognizer import Windows
     from competition.streaming.sources import at_rate, open_source
 
-    audio = predictor.config.audio
     windows = Windows(audio.clip_samples, round(hop_ms * audio.sample_rate / 1000))
-    ends, scores = [], []
     for block in at_rate(open_source(stream), audio.sample_rate):
         block_ends, block_windows = windows.push(block)
         if len(block_ends):
-            ends.append(block_ends / audio.sample_rate)
-            scores.append(predictor.probabilities_of_clips(block_windows, shifts=(0,)))
+            yield block_ends / audio.sample_rate, block_windows
+
+
+def window_scores(predictor, stream: Path, hop_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(window end times, scores) of every window of a stream: the model runs once per hop, and
+    the recogniser's settings are replayed on the scores."""
+    ends, scores = [], []
+    for block_ends, block_windows in stream_windows(stream, predictor.config.audio, hop_ms):
+        ends.append(block_ends)
+        scores.append(predictor.probabilities_of_clips(block_windows, shifts=(0,)))
     return np.concatenate(ends), np.concatenate(scores)
 
 
@@ -288,13 +293,10 @@ def cached_window_scores(predictor, stream: Path, hop_ms: int, cache: Path | Non
 
 def window_marks(stream: Path, audio, hop_ms: int, pause_ms: int) -> np.ndarray:
     """Each window's whole-word mark (`whole_words`), for the windows `window_scores` scores."""
-    from competition.device.recognizer import Windows, whole_words
-    from competition.streaming.sources import at_rate, open_source
+    from competition.device.recognizer import whole_words
 
-    windows = Windows(audio.clip_samples, round(hop_ms * audio.sample_rate / 1000))
-    marks = [whole_words(windows.push(block)[1], audio.sample_rate, pause_ms)
-             for block in at_rate(open_source(stream), audio.sample_rate)]
-    return np.concatenate(marks)
+    return np.concatenate([whole_words(windows, audio.sample_rate, pause_ms)
+                           for _, windows in stream_windows(stream, audio, hop_ms)])
 
 
 def stream_labels(stream: Path) -> pd.DataFrame:
@@ -380,8 +382,9 @@ def det_points(models: list[tuple[str, Path]], negatives: list[Path], commands: 
         if said := [s.name for s in scored[:len(negatives)] if not s.negative]:
             raise SystemExit(f"error: --negatives {', '.join(said)}: their labels hold commands")
         swept = sorted({*map(float, thresholds), config.listen_threshold})
-        for pause in pauses or [config.listen_pause_ms]:
-            audio = InferenceConfig.load(_paths(work_dir).inference_config).audio if pause else None
+        pauses_here = pauses or [config.listen_pause_ms]
+        audio = InferenceConfig.load(_paths(work_dir).inference_config).audio if any(pauses_here) else None
+        for pause in pauses_here:
             marked = [dataclasses.replace(s, whole=window_marks(path, audio, config.listen_hop_ms, pause) if pause
                                           else None) for s, path in zip(scored, [*negatives, *commands])]
             table = operating_points(marked, labels, commands_of_model, config, swept)

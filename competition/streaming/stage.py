@@ -104,11 +104,11 @@ def _score(predictor: Predictor, streams: list[tuple[str, np.ndarray, pd.DataFra
                 if len(block_ends):
                     ends.append(block_ends / audio.sample_rate)
                     scores.append(predictor.probabilities_of_clips(block_windows, shifts=(0,)))
-                    whole.append(whole_words(block_windows, audio.sample_rate, pause_ms) if pause_ms
-                                 else np.ones(len(block_windows), bool))
+                    if pause_ms:
+                        whole.append(whole_words(block_windows, audio.sample_rate, pause_ms))
                 heard += len(block) / audio.sample_rate
                 progress.update(round(heard) - progress.n)  # whole seconds: a bar of fractions reads as noise
             scored.append(ScoredStream(name, np.concatenate(ends), np.concatenate(scores), labels,
-                                       len(samples) / RATE, np.concatenate(whole)))
+                                       len(samples) / RATE, np.concatenate(whole) if pause_ms else None))
     return scored
 
