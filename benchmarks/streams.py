@@ -331,7 +331,7 @@ def sweep(work_dir: Path, streams: list[Path], hops: list[int], averages: list[i
     from competition.device.recognizer import Recognizer
     from competition.inference.predictor import Predictor
 
-    predictor = Predictor.load(_paths(work_dir), engine)
+    predictor = Predictor.load(_paths(work_dir), engine, listening=True)
     commands = _commands(predictor)
     rows = []
     for hop in hops:
@@ -360,7 +360,7 @@ def load_scored(work_dir: Path, streams: list[Path], engine: str, hop_ms: int,
     """A trained model's class order, its commands, and its window scores of each stream."""
     from competition.inference.predictor import Predictor
 
-    predictor = Predictor.load(_paths(work_dir), engine)
+    predictor = Predictor.load(_paths(work_dir), engine, listening=True)
     scored = scored_streams(predictor, work_dir, streams, hop_ms, cache)
     return predictor.labels, _commands(predictor), [stream for stream, _ in scored]
 

@@ -37,7 +37,7 @@ CASES = {
     "classify without labels.txt": (_remove, "model/labels.txt", ["--classify", "CLIP"]),
     "classify without predict_config.json": (_remove, "model/predict_config.json", ["--classify", "CLIP"]),
     "classify with half a model.keras": (_truncate, "model/model.keras", ["--classify", "CLIP"]),
-    "listen without model.keras": (_remove, "model/model.keras", ["--listen", "CLIP"]),
+    "listen without its listening model": (_remove, "model/listening-model.keras", ["--listen", "CLIP"]),
     "listen with half a predict_config.json": (_truncate, "model/predict_config.json", ["--listen", "CLIP"]),
     "all without the extracted test clips": (_remove, "extract/test/audio", ["--stage", "all"]),
     "all with half an extract manifest": (_truncate, "manifests/extract.json", ["--stage", "all"]),

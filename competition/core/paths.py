@@ -170,8 +170,9 @@ class Paths:
     def export_dir(self) -> Path:
         return self.task_dir / "export"
 
-    def exported_model(self, int8: bool) -> Path:
-        return self.export_dir / ("model_int8.tflite" if int8 else "model.tflite")
+    def exported_model(self, int8: bool, listening: bool = False) -> Path:
+        """An exported file; `listening`: the one with the listening head (models.open_set)."""
+        return self.export_dir / f"{'listening_' if listening else ''}model{'_int8' if int8 else ''}.tflite"
 
     @property
     def export_labels(self) -> Path:

@@ -32,11 +32,12 @@ MODELS = {"int8": "tflite-int8", "float": "tflite"}
 class Exported:
     """The folder's model, ready to answer as the pipeline's TFLite engine does."""
 
-    def __init__(self, folder: Path, model: str = "int8") -> None:
+    def __init__(self, folder: Path, model: str = "int8", listening: bool = False) -> None:
+        """`listening`: the file with the listening head, whose command scores the listener thresholds."""
         self.folder = Path(folder)
         self.info: ExportInfo = open_folder(self.folder)
         self.engine = MODELS[model]
-        self.member = TFLiteMember(self.folder / self.info.files[self.engine])
+        self.member = TFLiteMember(self.folder / self.info.files[self.info.file_key(self.engine, listening)])
 
     def probabilities(self, clips: np.ndarray, shifts: tuple[int, ...] | None = None) -> np.ndarray:
         """(n, clip_samples) clips at the model's rate -> (n, classes), averaged over the test-time shifts."""
@@ -73,7 +74,7 @@ def listen(args: argparse.Namespace) -> int:
         raise PipelineError(f"--rate applies to standard input (-); {args.source} is a WAV file, whose header "
                             "gives its rate")
     source: Source = stdin_source(rate=args.rate) if live else wav_source(Path(args.source))
-    model = Exported(args.folder, args.model)
+    model = Exported(args.folder, args.model, listening=True)
     info = model.info
     if info.silence_label is None or info.unknown_label is None:
         raise PipelineError(f"{args.folder}: a model without silence and unknown classes; listening needs them, so "
@@ -108,8 +109,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                   "label, averaged score")):
         command = commands.add_parser(name, help=text, description=text, allow_abbrev=False)
         command.add_argument("folder", type=Path, help="the folder --stage export wrote, copied whole")
-        command.add_argument("--model", choices=tuple(MODELS), default="int8",
-                             help="which of the folder's models runs (default: int8)")
+        # listening defaults to float: the operating point was chosen on the trained model's scores, which
+        # the float file gives to 1e-3, and the int8 file's drift multiplies the false accepts
+        default = "int8" if name == "classify" else "float"
+        command.add_argument("--model", choices=tuple(MODELS), default=default,
+                             help=f"which of the folder's models runs (default: {default}"
+                                  + ("" if name == "classify" else ", whose scores the listener's threshold was "
+                                                                   "chosen on; int8 reports several times more "
+                                                                   "commands nobody said") + ")")
         if name == "classify":
             command.add_argument("files", type=Path, nargs="+", metavar="FILE.wav", help="16-bit PCM WAV files")
             command.add_argument("--long", choices=LONG_RECORDINGS, default=LOUDEST,

@@ -33,6 +33,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+LISTENING = "listening-"
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportInfo:
     """Written last by the export stage, into the folder it describes."""
@@ -41,7 +44,8 @@ class ExportInfo:
     sample_rate: int                       # the input: float32 (batch, clip_samples) in [-1, 1]
     clip_samples: int
     labels: tuple[str, ...]                # the output's columns
-    files: dict[str, str]                  # engine name -> file in the export folder
+    files: dict[str, str]                  # engine name -> file in the export folder; LISTENING + engine name:
+                                           # the same with the listening head (models.open_set), which listens
     digests: dict[str, str]                # sha256 of every other file of the folder (models, labels)
     float_ops_int8: tuple[str, ...]        # ops the int8 file runs in float (the front end)
     tta_shifts: tuple[int, ...]            # test-time shifts in samples, zero-filled; probabilities averaged
@@ -64,6 +68,11 @@ class ExportInfo:
                                 f"{', '.join(sorted(names))}; run --stage export again")
         return cls(**{**{k: data[k] for k in names}, "labels": tuple(data["labels"]),
                       "float_ops_int8": tuple(data["float_ops_int8"]), "tta_shifts": tuple(data["tta_shifts"])})
+
+    def file_key(self, engine: str, listening: bool = False) -> str:
+        """The key in `files` of what `engine` runs: with `listening`, the model with the listening head,
+        where the export has one (an older export listens with the model itself)."""
+        return LISTENING + engine if listening and LISTENING + engine in self.files else engine
 
     def listen_config(self, engine: str) -> ListenConfig:
         return ListenConfig(engine=engine, **{name: self.listen[name] for name in LISTEN_FIELDS if name in self.listen})

@@ -100,7 +100,7 @@ def detections_csv(path: Path, threshold: float) -> Iterator:
         raise PipelineError(f"{partial}: cannot write the detections here ({error.strerror})") from error
 
     def write(detection: Detection) -> None:
-        handle.write(f"{detection.time_s:.3f},{detection.label},{detection.confidence:.4f},{threshold:g}\n")
+        handle.write(f"{detection.time_s:.3f},{detection.label},{detection.confidence:.6f},{threshold:g}\n")
         handle.flush()
 
     completed = False

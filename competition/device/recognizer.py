@@ -31,7 +31,7 @@ class Detection:
     confidence: float   # its averaged score
 
     def line(self) -> str:
-        return f"{self.time_s:10.2f} s  {self.label:<6} {self.confidence:.3f}"
+        return f"{self.time_s:10.2f} s  {self.label:<6} {self.confidence:.5f}"
 
 
 class Windows:

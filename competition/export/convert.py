@@ -52,9 +52,10 @@ def to_float(function) -> bytes:
         return _converter(function).convert()
 
 
-def to_int8(function, calibration: np.ndarray, float_name_parts: list[str]) -> bytes:
+def to_int8(function, calibration: np.ndarray, float_name_parts: list[str],
+            float_ops: tuple[str, ...] = ()) -> bytes:
     """The network in int8 (inputs and outputs stay float32): every op whose tensors' names
-    contain one of `float_name_parts` stays float."""
+    contain one of `float_name_parts`, and every op of a type in `float_ops`, stays float."""
     def clips() -> Iterator[list[np.ndarray]]:
         for clip in calibration:
             yield [clip[None].astype(np.float32)]
@@ -68,7 +69,8 @@ def to_int8(function, calibration: np.ndarray, float_name_parts: list[str]) -> b
     with quiet_conversion():
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=clips,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denied))
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denied,
+                                                                        denylisted_ops=list(float_ops)))
         return debugger.get_nondebug_quantized_model()
 
 

@@ -15,11 +15,12 @@ from ..core.io import atomic_dir
 from ..core.labels import read_labels
 from ..core.paths import Paths
 from ..data.features import load_source, table_sources
-from ..device.folder import LISTEN_FIELDS, POINTS_FILE, ExportInfo
+from ..device.folder import LISTEN_FIELDS, LISTENING, POINTS_FILE, ExportInfo
 from ..device.operating_point import resolve
 from ..inference.config import InferenceConfig
 from ..inference.engines import get_engine
 from ..inference.tflite import model_digests
+from ..models.open_set import HEAD_NAME
 from ..tasks import get_task
 from .convert import ops, to_float, to_int8
 from .graph import FRONTEND_SCOPE, audio_model, float_front_layers
@@ -27,29 +28,37 @@ from .graph import FRONTEND_SCOPE, audio_model, float_front_layers
 log = logging.getLogger(__name__)
 
 SEAMS = ("QUANTIZE", "DEQUANTIZE")
+# The ops that make the scores stay float (the listening head's own ops by their names): an 8-bit
+# output moves in steps of 1/256, so it never passes 255/256, and the listener's thresholds sit above that.
+FLOAT_OUTPUT_OPS = ("SOFTMAX", "LOGISTIC")
 
 
 def export(paths: Paths, config: ExportConfig) -> None:
     inference = InferenceConfig.load(paths.inference_config)
     labels = read_labels(paths.labels_file, get_task(inference.task).labels)
-    members = [member.model for member in get_engine("keras").load(paths, inference)]  # the Keras models
-    function = audio_model(members, inference)
-    float_model = to_float(function)
     calibration = calibration_clips(paths, inference, config)
-    int8_model = to_int8(function, calibration, [FRONTEND_SCOPE, *float_front_layers(members)])
-    float_ops = tuple(dict.fromkeys(name for name, dtype in ops(int8_model)
-                                    if dtype == "float32" and name not in SEAMS))
-    contents = {paths.exported_model(False).name: float_model, paths.exported_model(True).name: int8_model,
-                paths.export_labels.name: paths.labels_file.read_bytes(),
-                POINTS_FILE: paths.operating_points.read_bytes()}
+    contents, files, float_ops = {}, {}, ()
+    # the model itself, and the same with the listening head (which the listener runs) where it has one
+    for listening in (False, True) if inference.listen_members else (False,):
+        members = [member.model for member in get_engine("keras").load(paths, inference, listening)]
+        function = audio_model(members, inference)
+        float_model = to_float(function)
+        int8_model = to_int8(function, calibration, [FRONTEND_SCOPE, *float_front_layers(members), HEAD_NAME],
+                             FLOAT_OUTPUT_OPS)
+        for engine, int8, data in (("tflite", False, float_model), ("tflite-int8", True, int8_model)):
+            name = paths.exported_model(int8, listening).name
+            contents[name], files[LISTENING + engine if listening else engine] = data, name
+        if not listening:
+            float_ops = tuple(dict.fromkeys(name for name, dtype in ops(int8_model)
+                                            if dtype == "float32" and name not in SEAMS))
+    contents.update({paths.export_labels.name: paths.labels_file.read_bytes(),
+                     POINTS_FILE: paths.operating_points.read_bytes()})
     listen, operating_point = resolve(ListenConfig(engine="tflite-int8", **{name: getattr(config, name)
                                                                             for name in LISTEN_FIELDS}),
                                       paths.operating_points)
     task = get_task(inference.task)
     info = ExportInfo(source=model_digests(paths, inference), sample_rate=inference.audio.sample_rate,
-                      clip_samples=inference.audio.clip_samples, labels=tuple(labels),
-                      files={"tflite": paths.exported_model(False).name,
-                             "tflite-int8": paths.exported_model(True).name},
+                      clip_samples=inference.audio.clip_samples, labels=tuple(labels), files=files,
                       digests={name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
                       float_ops_int8=float_ops, tta_shifts=inference.audio_shifts(),
                       unknown_threshold=inference.unknown_threshold, silence_label=task.silence_label,
@@ -57,12 +66,12 @@ def export(paths: Paths, config: ExportConfig) -> None:
     with atomic_dir(paths.export_dir) as folder:  # a killed export leaves no folder an engine trusts
         for name, data in contents.items():
             (folder / name).write_bytes(data)
-        (folder / paths.export_readme.name).write_text(readme(info, inference, len(float_model), len(int8_model),
+        (folder / paths.export_readme.name).write_text(readme(info, inference, {n: len(d) for n, d in contents.items()},
                                                               operating_point))
         info.save(folder / paths.export_info.name)
-    log.info("wrote %s (%.0f KB) and %s (%.0f KB, %.2f of the float file); int8 keeps in float: %s",
-             paths.exported_model(False), len(float_model) / 1e3, paths.exported_model(True),
-             len(int8_model) / 1e3, len(int8_model) / len(float_model), ", ".join(float_ops))
+    log.info("wrote %s", ", ".join(f"{paths.export_dir / name} ({len(contents[name]) / 1e3:.0f} KB)"
+                                   for name in files.values()))
+    log.info("int8 keeps in float: %s", ", ".join(float_ops))
 
 
 def calibration_clips(paths: Paths, inference: InferenceConfig, config: ExportConfig) -> np.ndarray:
@@ -101,9 +110,18 @@ def _pause(listen: dict) -> str:
             else "commands heard anywhere")
 
 
-def readme(info: ExportInfo, inference: InferenceConfig, float_bytes: int, int8_bytes: int,
-           operating_point: str) -> str:
+def _listening_rows(info: ExportInfo, sizes: dict[str, int]) -> str:
+    """The table's rows of the files with the listening head, where the export has them."""
+    return "".join(f"| `{info.files[LISTENING + engine]}` | {sizes[info.files[LISTENING + engine]]:,} | {what} with "
+                   f"the listening head: each command's score is its odds against `unknown`, which `listen` "
+                   f"thresholds |\n"
+                   for engine, what in (("tflite", "the model"), ("tflite-int8", "the int8 model"))
+                   if LISTENING + engine in info.files)
+
+
+def readme(info: ExportInfo, inference: InferenceConfig, sizes: dict[str, int], operating_point: str) -> str:
     labels, float_ops = ", ".join(info.labels), ", ".join(info.float_ops_int8)
+    float_bytes, int8_bytes = sizes[info.files["tflite"]], sizes[info.files["tflite-int8"]]
     listen = info.listen
     return f"""# The exported model
 
@@ -114,7 +132,7 @@ models, decide and listen, and every file's sha256, checked before a file is run
 |---|---|---|
 | `{info.files['tflite']}` | {float_bytes:,} | the model, float32 |
 | `{info.files['tflite-int8']}` | {int8_bytes:,} | the network in int8 (weights, activations); in float: {float_ops} |
-| `labels.txt` | | the output's classes, in order |
+{_listening_rows(info, sizes)}| `labels.txt` | | the output's classes, in order |
 | `export.json` | | rate, clip length, test-time shifts, unknown threshold, the listener's settings, digests |
 | `{POINTS_FILE}` | | the listener's false accepts an hour and commands missed at each threshold |
 

@@ -24,6 +24,13 @@ class InferenceConfig:
     feature_dtype: str              # the cache's dtype: inputs go through it, as in training
     audio: AudioConfig              # the front end's sizes the model was trained with
     version: int = INFERENCE_CONFIG_VERSION
+    # the members with the listening head (models.open_set), which --listen runs; none: the members
+    # themselves (a model trained before the head, or of a task without silence and unknown)
+    listen_members: tuple[str, ...] = ()
+
+    def member_files(self, listening: bool = False) -> tuple[str, ...]:
+        """The members to run: with `listening`, those with the listening head where there are some."""
+        return self.listen_members if listening and self.listen_members else self.members
 
     def audio_shifts(self, shifts: tuple[int, ...] | None = None) -> tuple[int, ...]:
         """Shifts in rows of the cached features (default: the trained test-time shifts) as the
@@ -42,8 +49,9 @@ class InferenceConfig:
             found = data.get("version") if isinstance(data, dict) else type(data).__name__
             raise PipelineError(f"{path}: expected an inference config of version {INFERENCE_CONFIG_VERSION}, "
                                 f"found version {found}; run --stage train again")
+        optional = {"listen_members"}
         names = {field.name for field in dataclasses.fields(cls)}
-        if missing := sorted(names - set(data)):
+        if missing := sorted(names - set(data) - optional):
             raise PipelineError(f"{path}: missing {', '.join(missing)}; run --stage train again")
         if data["features"] not in FEATURE_KINDS:
             raise PipelineError(f"{path}: features {data['features']!r}, expected one of {', '.join(FEATURE_KINDS)}; "
@@ -52,5 +60,6 @@ class InferenceConfig:
             audio = AudioConfig(**data["audio"])
         except TypeError as error:
             raise PipelineError(f"{path}: audio settings {data['audio']} not understood ({error})") from error
-        return cls(**{**{k: data[k] for k in names}, "members": tuple(data["members"]),
-                      "tta_shifts": tuple(data["tta_shifts"]), "audio": audio})
+        return cls(**{**{k: data[k] for k in names if k in data}, "members": tuple(data["members"]),
+                      "tta_shifts": tuple(data["tta_shifts"]), "audio": audio,
+                      "listen_members": tuple(data.get("listen_members", ()))})

@@ -22,7 +22,8 @@ from .tflite import TFLiteEngine
 class Engine(Protocol):
     name: str
 
-    def load(self, paths: Paths, config: InferenceConfig) -> list[Member]: ...
+    def load(self, paths: Paths, config: InferenceConfig, listening: bool = False) -> list[Member]:
+        """The members; with `listening`, those with the listening head, where the model has them."""
 
 
 class KerasMember:
@@ -74,13 +75,13 @@ class KerasEngine:
 
     name = "keras"
 
-    def load(self, paths: Paths, config: InferenceConfig) -> list[Member]:
+    def load(self, paths: Paths, config: InferenceConfig, listening: bool = False) -> list[Member]:
         import keras  # TensorFlow loads only where a model runs
 
         from .. import models  # noqa: F401  registers the custom layers the saved models use
 
         model_dir, members = paths.model_dir, []
-        for name in config.members:
+        for name in config.member_files(listening):
             if not (model_dir / name).exists():
                 raise PipelineError(f"{model_dir / name} (a member listed in the inference config beside it) is "
                                     "missing: run --stage train again")

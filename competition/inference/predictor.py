@@ -24,11 +24,13 @@ class Predictor:
     task: Task
 
     @classmethod
-    def load(cls, paths: Paths, engine: str) -> Predictor:
+    def load(cls, paths: Paths, engine: str, listening: bool = False) -> Predictor:
+        """`listening`: the members with the listening head, whose command scores --listen thresholds
+        (models.open_set), where the model has them."""
         config = InferenceConfig.load(paths.inference_config)
         task = get_task(config.task)
         labels = read_labels(paths.labels_file, task.labels)
-        return cls(get_engine(engine).load(paths, config), labels, config, task)
+        return cls(get_engine(engine).load(paths, config, listening), labels, config, task)
 
     @property
     def takes_audio(self) -> bool:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def model_digests(paths: Paths, config: InferenceConfig) -> dict[str, str]:
     """sha256 of the inference config and of each member file the export was made from."""
-    files = [paths.inference_config] + [paths.model_dir / name for name in config.members]
+    files = [paths.inference_config] + [paths.model_dir / name for name in (*config.members, *config.listen_members)]
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
 
 
@@ -34,9 +34,9 @@ class TFLiteEngine:
     def __init__(self, name: str, int8: bool):
         self.name, self.int8 = name, int8
 
-    def load(self, paths: Paths, config: InferenceConfig) -> list[TFLiteMember]:
+    def load(self, paths: Paths, config: InferenceConfig, listening: bool = False) -> list[TFLiteMember]:
         info = ExportInfo.load(paths.export_info)
-        if all((paths.model_dir / name).is_file() for name in config.members):
+        if all((paths.model_dir / name).is_file() for name in (*config.members, *config.listen_members)):
             if info.source != model_digests(paths, config):
                 raise PipelineError(f"{paths.export_dir} was exported from another model than the one in "
                                     f"{paths.model_dir} (retrained since?): run --stage export again")
@@ -44,7 +44,7 @@ class TFLiteEngine:
             log.info("%s holds no trained model files: running the export in %s as it stands", paths.model_dir,
                      paths.export_dir)
         check_files(paths.export_dir, info)
-        path = paths.export_dir / info.files[self.name]
+        path = paths.export_dir / info.files[info.file_key(self.name, listening)]
         if not path.is_file():
             raise PipelineError(f"{path} is missing: run --stage export again")
         return [TFLiteMember(path)]

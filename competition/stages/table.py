@@ -171,7 +171,8 @@ STAGES: tuple[Stage, ...] = (
           _run_features),
     Stage("train", TRAIN_UPSTREAM, TrainConfig,
           lambda p: [p.model_file, p.labels_file, p.history_csv, p.metrics_json, p.inference_config,
-                     *[f for f in (p.verification, p.verification_curve) if f.exists()]],  # speakers only
+                     *[f for f in (p.verification, p.verification_curve) if f.exists()],  # speakers only
+                     *sorted(p.model_dir.glob("listening-*.keras"))],  # a task with a listener only
           _run_train, worker_outputs=lambda p: [p.labels_file, p.history_csv]),
     Stage("predict", ("train", "features", "extract"), PredictConfig,
           lambda p: [p.output, p.probabilities], _run_predict, extra=_output, chief_only=True),
@@ -195,7 +196,8 @@ SIDE_STAGES: tuple[Stage, ...] = (
     Stage("report", ("train", "features"), ReportConfig, lambda p: [p.train_report_page], _run_report),
     Stage("export", ("train", "features", "operating"), ExportConfig,
           lambda p: [p.exported_model(False), p.exported_model(True), p.export_labels, p.export_readme,
-                     p.export_info], _run_export),
+                     p.export_info, *[p.exported_model(int8, listening=True) for int8 in (False, True)
+                                      if p.exported_model(int8, listening=True).exists()]], _run_export),
 )
 SIDE_STAGE_NAMES = tuple(stage.name for stage in SIDE_STAGES)
 _BY_NAME = {stage.name: stage for stage in STAGES + SIDE_STAGES}

@@ -30,7 +30,7 @@ class Listener(Listening):
     def __init__(self, paths: Paths, config: ListenConfig, source: str | Path, stdin: BinaryIO | None = None,
                  predictor: Predictor | None = None) -> None:
         opened = open_source(source, stdin)  # a bad file fails before the model loads
-        self.predictor = predictor or Predictor.load(paths, config.engine)
+        self.predictor = predictor or Predictor.load(paths, config.engine, listening=True)
         audio = self.predictor.config.audio  # what the model was trained on, not what today's flags say
         task = self.predictor.task
         if task.silence_label is None or task.unknown_label is None:

@@ -39,7 +39,7 @@ DETECTION_COLUMNS = ["time_s", "label", "confidence"]
 
 # a softmax's top score saturates: the few false accepts an hour that matter lie at 1 - 1e-3 and beyond
 THRESHOLDS = tuple(round(t, 6) for t in (*np.arange(0.30, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995,
-                                             0.9998, 0.9999, 0.99995, 0.99998, 0.99999))
+                                             0.9997, 0.9998, 0.99985, 0.9999, 0.99993, 0.99995, 0.99998, 0.99999))
 
 
 # --- matching detections to commands ------------------------------------------------------------

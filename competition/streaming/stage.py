@@ -42,7 +42,7 @@ SECONDS_PER_BLOCK = 2
 
 
 def measure_operating_points(paths: Paths, config: OperatingConfig) -> None:
-    predictor = Predictor.load(paths, "keras")
+    predictor = Predictor.load(paths, "keras", listening=True)  # the scores --listen thresholds
     task = predictor.task
     paths.operating_dir.mkdir(parents=True, exist_ok=True)
     if task.silence_label is None or task.unknown_label is None:

@@ -1,5 +1,6 @@
-"""After training: the task's decision calibrated on validation (never on test labels), and the
-saved members' validation scores, confusion matrix and metrics with predict's test-time shifts."""
+"""After training: the task's decision calibrated on validation (never on test labels), the listening
+models (train.listening_head), and the saved members' validation scores, confusion matrix and metrics
+with predict's test-time shifts."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,6 +19,7 @@ from ..inference.engines import get_engine
 from ..inference.ensemble import predict_probabilities, tta_shifts
 from ..tasks import HELD_OUT_SPEAKERS, get_task
 from .data import read_feature_table
+from .listening_head import write_listening_models
 from .unseen import verify_unseen_speakers
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ def calibrate_and_report(paths: Paths, config: TrainConfig, labels: list[str], x
     per_class = {label: float(matrix.loc[label, label] / max(matrix.loc[label].sum(), 1)) for label in labels}
     with atomic_path(paths.confusion_csv) as temp:
         matrix.to_csv(temp)
-    dataclasses.replace(inference, unknown_threshold=threshold).save(paths.inference_config)
+    listening = write_listening_models(paths, config, labels, members)
+    dataclasses.replace(inference, unknown_threshold=threshold, listen_members=listening).save(paths.inference_config)
     readable = {split: read_feature_table(paths, split).query("readable") for split in ("train", "validation")}
     task_scores = task.evaluate(probabilities, y_val, readable["validation"], readable["train"])
     if task.verifies and (verification := verify_unseen_speakers(paths, config, members)) is not None:

@@ -58,9 +58,10 @@ def refit(validated: Paths, config: TrainConfig, fingerprint: dict) -> Paths:
     state = checkpoint.load() or {"member": 0, "epoch": 0, "history": []}
     for member in range(state["member"], config.ensemble):
         state = train_member(paths, config, member, data, checkpoint, state, strategy, stop_after=epochs[member])
-    # the decision chosen on validation, which the refit model cannot choose again: it has trained on those clips
-    dataclasses.replace(inference, members=tuple(paths.member_file(m).name for m in range(config.ensemble))).save(
-        paths.inference_config)
+    # the decision chosen on validation, which the refit model cannot choose again: it has trained on those
+    # clips; it listens with its own scores, since its operating point was never measured with a head
+    dataclasses.replace(inference, members=tuple(paths.member_file(m).name for m in range(config.ensemble)),
+                        listen_members=()).save(paths.inference_config)
     atomic_write_json(paths.metrics_json, {
         "validated": False, "training_clips": clips, "epochs": epochs,
         "unknown_threshold": inference.unknown_threshold,

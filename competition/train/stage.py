@@ -35,10 +35,11 @@ def train(paths: Paths, config: TrainConfig, fingerprint: dict | None = None) ->
     checkpoint = Checkpoint(paths, fingerprint or {})
     state = agreed_start(strategy, checkpoint.load() or {"member": 0, "epoch": 0, "history": []}, config)
     if state["member"] == 0 and state["epoch"] == 0:
-        for stale in paths.model_dir.glob("model-*.keras"):
+        for stale in [*paths.model_dir.glob("model-*.keras"), *paths.model_dir.glob("listening-model-*.keras")]:
             stale.unlink()  # members of an earlier, larger ensemble
     if not chief:  # an earlier run's model here would be predicted from instead of the chief's
-        for stale in [*paths.model_dir.glob("model*.keras"), paths.inference_config, paths.metrics_json,
+        for stale in [*paths.model_dir.glob("model*.keras"), *paths.model_dir.glob("listening-*.keras"),
+                      paths.inference_config, paths.metrics_json,
                       paths.confusion_csv]:
             stale.unlink(missing_ok=True)
     for member in range(state["member"], config.ensemble):
