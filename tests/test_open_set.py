@@ -7,7 +7,7 @@ import pytest
 from competition.core.labels import LABELS
 from competition.inference.config import InferenceConfig
 from competition.inference.predictor import Predictor
-from competition.models.open_set import TEMPERATURE, OpenSetScores, fit_discriminants
+from competition.models.open_set import RADIUS_QUANTILE, TEMPERATURE, OpenSetScores, fit_head, squared_distances
 
 UNKNOWN = LABELS.index("unknown")
 COMMANDS = [label not in ("silence", "unknown") for label in LABELS]
@@ -23,7 +23,8 @@ def _clusters(n_per_class=200, dims=6, classes=3, seed=0):
 
 def test_the_discriminants_are_the_gaussian_log_likelihood_ratios_under_the_shared_covariance():
     embeddings, classes, _ = _clusters()
-    weights, offsets = fit_discriminants(embeddings, classes, 3)
+    head = fit_head(embeddings, classes, 3, [True, True, False])
+    weights, offsets = head.weights, head.offsets
     means = np.stack([embeddings[classes == k].mean(axis=0) for k in range(3)])
     centred = embeddings - means[classes]
     covariance = centred.T @ centred / len(centred)
@@ -35,27 +36,38 @@ def test_the_discriminants_are_the_gaussian_log_likelihood_ratios_under_the_shar
     # g_k - g_j = -(d_k - d_j) / 2: the quadratic term every class shares cancels
     assert np.allclose(scores - scores[:, :1], -(distances - distances[:, :1]) / 2, rtol=1e-3, atol=1e-2)
     assert (scores.argmax(axis=1) == classes[::37]).mean() > 0.9
-
+    assert np.allclose(squared_distances(points, head), distances, rtol=1e-6, atol=1e-6)
+    # the radius: the quantile of the command clips' distances to their own mean (classes 0 and 1 here)
+    own = squared_distances(embeddings, head)[np.arange(len(classes)), classes]
+    assert head.radius == pytest.approx(np.quantile(own[classes < 2], RADIUS_QUANTILE))
+    assert 0.99 < (own[classes < 2] <= head.radius).mean() < 1
 
 def test_a_class_without_training_clips_is_named():
     embeddings, classes, _ = _clusters(classes=2)
     with pytest.raises(ValueError, match=r"classes \[2\]"):
-        fit_discriminants(embeddings, classes, 3)
+        fit_head(embeddings, classes, 3, [True, True, True])
 
 
-def test_the_layer_gives_commands_their_odds_against_unknown_and_keeps_the_rest():
+def test_the_layer_gives_commands_their_odds_against_unknown_within_the_radius_and_keeps_the_rest():
     rng = np.random.default_rng(1)
-    weights, offsets = rng.normal(0, 1, (8, len(LABELS))), rng.normal(0, 1, len(LABELS))
+    embeddings = rng.normal(0, 1, (400, 8))
+    classes = np.arange(400) % len(LABELS)
+    head = fit_head(embeddings, classes, len(LABELS), COMMANDS)
     layer = OpenSetScores(8, UNKNOWN, COMMANDS)
-    embedding = rng.normal(0, 1, (5, 8)).astype(np.float32)
-    probabilities = rng.dirichlet(np.ones(len(LABELS)), 5).astype(np.float32)
+    # near the training clips, and one far from all of them
+    embedding = np.vstack([rng.normal(0, 1, (5, 8)), np.full((1, 8), 50.0)]).astype(np.float32)
+    probabilities = rng.dirichlet(np.ones(len(LABELS)), 6).astype(np.float32)
     layer([embedding, probabilities])  # builds it
-    layer.set_weights([weights.astype(np.float32), offsets.astype(np.float32)])
+    layer.set_weights([head.weights.astype(np.float32), head.offsets.astype(np.float32),
+                       head.precision.astype(np.float32), np.array([head.radius], np.float32)])
     scores = np.asarray(layer([embedding, probabilities]))
-    g = embedding @ weights + offsets
+    g = embedding @ head.weights + head.offsets
     odds = 1 / (1 + np.exp(-(g - g[:, [UNKNOWN]]) / TEMPERATURE))
-    assert np.allclose(scores[:, COMMANDS], odds[:, COMMANDS], atol=1e-5)
+    near = squared_distances(embedding, head) <= head.radius
+    assert near[:5].any() and not near[5].any()
+    assert np.allclose(scores[:, COMMANDS], (odds * near)[:, COMMANDS], atol=1e-4)
     assert np.allclose(scores[:, ~np.array(COMMANDS)], probabilities[:, ~np.array(COMMANDS)])
+    assert (scores[5, COMMANDS] == 0).all()
 
 
 def test_training_writes_the_listening_model_and_listening_runs_it(finished_run):

@@ -8,7 +8,7 @@ from ..core.config import TrainConfig
 from ..core.io import atomic_path
 from ..core.paths import Paths
 from ..inference.engines import KerasMember
-from ..models.open_set import fit_discriminants, listening_model
+from ..models.open_set import fit_head, listening_model
 from ..tasks import get_task
 from .data import load_split
 
@@ -32,8 +32,8 @@ def write_listening_models(paths: Paths, config: TrainConfig, labels: list[str],
         log.info("listening head of member %d: fitting on the embeddings of %d training clips", number,
                  int(readable.sum()))
         embeddings = member.embed(features)[readable]
-        weights, offsets = fit_discriminants(embeddings, classes[readable], len(labels))
-        model = listening_model(member.model, weights, offsets, labels.index(task.unknown_label), commands)
+        head = fit_head(embeddings, classes[readable], len(labels), commands)
+        model = listening_model(member.model, head, labels.index(task.unknown_label), commands)
         path = paths.model_dir / f"{LISTENING_PREFIX}{paths.member_file(number).name}"
         with atomic_path(path) as temp:
             model.save(temp)
