@@ -99,7 +99,7 @@ def test_the_folder_alone_runs_without_tensorflow_as_the_full_install_runs_it(de
     assert classified.stdout.splitlines() == expected and len(expected) == len(clips)
 
     out = tmp_path / "found.csv"
-    listened = device_run("listen", str(folder), str(stream), "--detections", str(out))
+    listened = device_run("listen", str(folder), str(stream), "--model", "int8", "--detections", str(out))
     assert listened.returncode == 0, listened.stderr
     expected = _full_install(capsys, ["--listen", str(stream), "--listen-threshold", "0", *work])
     assert listened.stdout.splitlines() == expected and len(expected) >= 5

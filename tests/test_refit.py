@@ -50,6 +50,8 @@ def test_refit_carries_the_validated_decision_and_writes_its_own_submission(refi
     validated, refit, _, _ = refitted
     ours = json.loads(refit.refitted.inference_config.read_text())
     theirs = json.loads(validated.inference_config.read_text())
+    # the refit model listens with its own scores: its operating points were measured with the validated head
+    assert ours.pop("listen_members") == [] and theirs.pop("listen_members")
     assert ours == theirs  # the same decision threshold, shifts and member names, in the refit folder
     assert refit.refitted.model_file.parent != validated.model_file.parent
     assert not np.array_equal(np.load(refit.refitted.probabilities), np.load(validated.probabilities))
