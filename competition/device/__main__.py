@@ -111,12 +111,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         command.add_argument("folder", type=Path, help="the folder --stage export wrote, copied whole")
         # listening defaults to float: the operating point was chosen on the trained model's scores, which
         # the float file gives to 1e-3, and the int8 file's drift multiplies the false accepts
-        default = "int8" if name == "classify" else "float"
-        command.add_argument("--model", choices=tuple(MODELS), default=default,
-                             help=f"which of the folder's models runs (default: {default}"
-                                  + ("" if name == "classify" else ", whose scores the listener's threshold was "
-                                                                   "chosen on; int8 reports several times more "
-                                                                   "commands nobody said") + ")")
+        default = {"classify": "int8", "listen": "float, whose scores the listener's threshold was chosen on; "
+                                                 "int8 reports several times more commands nobody said"}[name]
+        command.add_argument("--model", choices=tuple(MODELS), default=default.split(",")[0],
+                             help=f"which of the folder's models runs (default: {default})")
         if name == "classify":
             command.add_argument("files", type=Path, nargs="+", metavar="FILE.wav", help="16-bit PCM WAV files")
             command.add_argument("--long", choices=LONG_RECORDINGS, default=LOUDEST,

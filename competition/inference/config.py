@@ -32,6 +32,11 @@ class InferenceConfig:
         """The members to run: with `listening`, those with the listening head where there are some."""
         return self.listen_members if listening and self.listen_members else self.members
 
+    @property
+    def model_files(self) -> tuple[str, ...]:
+        """Every trained file in the model folder: the members and their listening models."""
+        return (*self.members, *self.listen_members)
+
     def audio_shifts(self, shifts: tuple[int, ...] | None = None) -> tuple[int, ...]:
         """Shifts in rows of the cached features (default: the trained test-time shifts) as the
         same time in samples of the clip, for a model that reads audio."""

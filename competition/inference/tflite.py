@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def model_digests(paths: Paths, config: InferenceConfig) -> dict[str, str]:
     """sha256 of the inference config and of each member file the export was made from."""
-    files = [paths.inference_config] + [paths.model_dir / name for name in (*config.members, *config.listen_members)]
+    files = [paths.inference_config] + [paths.model_dir / name for name in config.model_files]
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
 
 
@@ -36,7 +36,7 @@ class TFLiteEngine:
 
     def load(self, paths: Paths, config: InferenceConfig, listening: bool = False) -> list[TFLiteMember]:
         info = ExportInfo.load(paths.export_info)
-        if all((paths.model_dir / name).is_file() for name in (*config.members, *config.listen_members)):
+        if all((paths.model_dir / name).is_file() for name in config.model_files):
             if info.source != model_digests(paths, config):
                 raise PipelineError(f"{paths.export_dir} was exported from another model than the one in "
                                     f"{paths.model_dir} (retrained since?): run --stage export again")
