@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""The exported folder as a device sees it: its files' sizes, the int8 model's ops by type and its
+"""The exported folder as a device sees it: its files' sizes, one model's ops by type and its
 multiply-accumulates, and the time one clip takes on one thread (run it under `taskset -c 0`).
+`--listening` measures the file with the listening head, which `listen` runs, instead of `classify`'s.
 
 Needs only the base install (numpy, ai-edge-litert), so it runs in the TensorFlow-free venv, and
 under qemu-aarch64 (benchmarks/arm_check.sh):
 
-    taskset -c 0 python benchmarks/device.py EXPORT_FOLDER [CLIP.wav ...] [--repeats 200]
+    taskset -c 0 python benchmarks/device.py EXPORT_FOLDER [CLIP.wav ...] [--repeats 200] [--model float --listening]
 """
 from __future__ import annotations
 
@@ -64,8 +65,10 @@ def main() -> None:
     parser.add_argument("clips", type=Path, nargs="*", help="WAV clips to time (default: one of noise)")
     parser.add_argument("--repeats", type=int, default=200, help="timed runs per measure (default: 200)")
     parser.add_argument("--model", choices=("int8", "float"), default="int8", help="(default: int8)")
+    parser.add_argument("--listening", action="store_true",
+                        help="the model file with the listening head, which `listen` runs (default: classify's)")
     args = parser.parse_args()
-    model = Exported(args.folder, args.model)
+    model = Exported(args.folder, args.model, listening=args.listening)
     sizes = {path.name: path.stat().st_size for path in sorted(args.folder.iterdir()) if path.is_file()}
     ops, macs, by_dtype = macs_by_op(model.member.path)
     clips = ([model.load(path) for path in args.clips] or
@@ -85,7 +88,7 @@ def main() -> None:
         classify.append(time.perf_counter() - started)
     print(json.dumps({
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": platform.python_version(),
-        "model": model.engine, "folder_bytes": sum(sizes.values()), "file_bytes": sizes,
+        "model": model.engine, "file": model.member.path.name, "folder_bytes": sum(sizes.values()), "file_bytes": sizes,
         "ops": dict(ops.most_common()), "ops_total": sum(ops.values()),
         "macs": {name: count for name, count in macs.most_common() if count}, "macs_total": sum(macs.values()),
         "macs_by_dtype": dict(by_dtype),

@@ -257,3 +257,13 @@ def test_the_device_benchmark_counts_the_files_ops_and_multiply_accumulates(devi
     # the front end's DFT alone: 99 frames of 320 samples (160 real, 160 imaginary) into 161 bins, twice over
     assert report["macs"]["FULLY_CONNECTED"] >= 99 * 160 * 322 * 2
     assert report["macs_by_dtype"]["int8"] > 0 and report["ms_per_window"] > 0
+    assert report["file"] == "model_int8.tflite" and "LOGISTIC" not in report["ops"]
+
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device.py"), str(folder), str(clips[0]),
+                           "--repeats", "3", "--model", "float", "--listening"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    listening = json.loads(done.stdout)
+    # listen's file: the same network and the head's ratio and gate on top, all in float
+    assert listening["file"] == "listening_model.tflite" and listening["ops"]["LOGISTIC"] == 1
+    assert "int8" not in listening["macs_by_dtype"] and listening["macs_total"] > report["macs_total"]
