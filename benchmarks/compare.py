@@ -3,7 +3,7 @@ registry's networks (a dense network on pooled features, the 1-D CNN on the wave
 MFCCs and on spectrograms), each with its parameters, saved bytes, validation accuracy, balanced
 accuracy and macro precision, recall and F1.
 
-    python benchmarks/compare.py --task words --input-dir ../shared/kaggle-mini [--root working/compare] \\
+    python benchmarks/compare.py --task words --input-dir input/ [--root working/compare] \\
         [--epochs 40] [--seed 42] [--families dense:mfcc conv1d:wave cnn:logspec cnn:mfcc mel-cnn:logspec] \\
         [-- EXTRA FLAGS]
 

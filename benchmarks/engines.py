@@ -1,7 +1,7 @@
 """Size, accuracy and one-clip latency of each engine: the trained Keras model and its exports.
 
-    python run.py --stage export --input-dir ../shared/kaggle-mini      # once, after training
-    python benchmarks/engines.py --work-dir working --solution ../shared/kaggle-mini/public_solution.csv
+    python run.py --stage export --input-dir input/      # once, after training
+    python benchmarks/engines.py --work-dir working --solution solution.csv
 
 Accuracy goes through the same Predictor as predict (test-time shifts, the calibrated unknown
 threshold), on the held-out-speaker validation clips and on the test clips the solution file

@@ -2,8 +2,8 @@
 """A Kaggle kernel, rehearsed: the README's kernel command on a full-size competition, under the
 kernel's folders and limits, on this machine. Needs root (mount, losetup).
 
-    python benchmarks/kernel.py --input-dir ../shared/kaggle-mini --epochs 2
-    python benchmarks/kernel.py --input-dir ../shared/kaggle-mini --scale 0.02 --epochs 1   # a quick check
+    python benchmarks/kernel.py --input-dir input/ --epochs 2
+    python benchmarks/kernel.py --input-dir input/ --scale 0.02 --epochs 1   # a quick check
 
 1. Builds once, in --cache, a competition in the exact Kaggle layout from the clips of --input-dir (a
    competition in that layout, such as kaggle-mini): train.7z with the 30 words at the real

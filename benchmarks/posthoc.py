@@ -1,6 +1,6 @@
 """What test-time augmentation and the unknown threshold add to a trained model.
 
-    python benchmarks/posthoc.py --work-dir working --solution ../shared/kaggle-mini/public_solution.csv \
+    python benchmarks/posthoc.py --work-dir working --solution solution.csv \
         [--shifts=-5,0,5 --shifts=-6,-3,0,3,6]
 
 For each variant: balanced and plain accuracy on held-out-speaker validation, and accuracy on
@@ -9,7 +9,7 @@ other set of test-time shifts (--shifts, in frames) gets the threshold the train
 choose on validation with it. The solution file is only scored, never used to choose anything.
 
     python benchmarks/posthoc.py --work-dir working/seed-42 --with-run working/other-42 [--with-run ...] \
-        --solution ../shared/kaggle-mini/public_solution.csv
+        --solution solution.csv
 
 --with-run averages the models of other finished runs (the same labels, features and clip sizes)
 with this one's, on this run's validation and test features: what an ensemble of whole runs would

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The pipeline at the real competition's scale, on this machine, in one run.
 
-    python benchmarks/scale.py --input-dir ../shared/kaggle-mini
+    python benchmarks/scale.py --input-dir input/
 
 Builds (once) a Kaggle-sized test set of 158,538 one-second clips made from the clips at hand
 with random gain and shift, then measures extraction MB/s, feature clips/s for train-style and

@@ -1,8 +1,8 @@
 """The default recipe over several seeds: one table of validation (balanced, plain) and public
 accuracy per seed, then their mean, min and max. Decide on the mean, never on one draw.
 
-    python benchmarks/seeds.py --input-dir ../shared/kaggle-mini --seeds 42 43 44 \\
-        --solution ../shared/kaggle-mini/public_solution.csv [--root working/seeds] [-- EXTRA FLAGS]
+    python benchmarks/seeds.py --input-dir input/ --seeds 42 43 44 \\
+        --solution solution.csv [--root working/seeds] [-- EXTRA FLAGS]
 
 Each seed runs `run.py --stage all --seed S` in ROOT/seed-S (a finished run is skipped by the
 pipeline's own resume, so an interrupted benchmark continues where it stopped), its log in

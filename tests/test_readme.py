@@ -79,6 +79,14 @@ def test_the_readme_is_short_and_uses_only_the_users_own_paths():
     assert "../shared" not in text
 
 
+def test_the_docs_and_benchmarks_name_the_users_own_paths_too():
+    root = README.parent
+    pages = sorted([*root.glob("docs/*.md"), *root.glob("benchmarks/*.py"), *root.glob("benchmarks/*.md"),
+                    *root.glob("benchmarks/*.sh")])
+    assert len(pages) > 10
+    assert [page.relative_to(root) for page in pages if "../shared" in page.read_text()] == []
+
+
 def test_the_readme_offers_no_removed_training_aid():
     text = README.read_text()
     assert [flag for flag in REMOVED_FLAGS if re.search(re.escape(flag) + r"\b", text)] == []
