@@ -243,14 +243,18 @@ def test_a_wav_header_on_standard_input_gives_its_rate_and_channels():
     assert np.array_equal(np.concatenate(list(short.blocks)), samples[:3] / np.float32(32768))
 
 
+def _device_benchmark(folder: Path, clip: Path, *flags: str) -> dict:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device.py"), str(folder), str(clip),
+                           "--repeats", "3", *flags], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_the_device_benchmark_counts_the_files_ops_and_multiply_accumulates(device_folder):
     from competition.export import convert
 
     _, folder, clips, _ = device_folder
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device.py"), str(folder), str(clips[0]),
-                           "--repeats", "3"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = _device_benchmark(folder, clips[0])
     ops = [name for name, _ in convert.ops((folder / "model_int8.tflite").read_bytes())]
     assert report["ops_total"] == len(ops) and report["ops"]["CONV_2D"] == ops.count("CONV_2D")
     assert report["folder_bytes"] == sum(path.stat().st_size for path in folder.iterdir())
@@ -259,11 +263,7 @@ def test_the_device_benchmark_counts_the_files_ops_and_multiply_accumulates(devi
     assert report["macs_by_dtype"]["int8"] > 0 and report["ms_per_window"] > 0
     assert report["file"] == "model_int8.tflite" and "LOGISTIC" not in report["ops"]
 
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device.py"), str(folder), str(clips[0]),
-                           "--repeats", "3", "--model", "float", "--listening"], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    listening = json.loads(done.stdout)
+    listening = _device_benchmark(folder, clips[0], "--model", "float", "--listening")
     # listen's file: the same network and the head's ratio and gate on top, all in float
     assert listening["file"] == "listening_model.tflite" and listening["ops"]["LOGISTIC"] == 1
     assert "int8" not in listening["macs_by_dtype"] and listening["macs_total"] > report["macs_total"]
