@@ -341,7 +341,9 @@ def test_listening_block_by_block_scores_the_windows_of_the_whole_recording(fini
     whole = Predictor.load(paths, "keras", listening=True).probabilities_of_clips(
         np.stack([samples[e - 16_000:e] for e in ends]), shifts=(0,))
     assert np.allclose(times, ends / 16_000)
-    assert np.allclose(scores, whole, atol=1e-5)
+    # The listening head's Mahalanobis terms magnify the float32 differences between oneDNN's kernels for
+    # different batch sizes (one score of 1,404 off by 1e-3 on an AVX-512 EPYC); a misaligned window is off by more.
+    np.testing.assert_allclose(scores, whole, rtol=1e-2, atol=1e-5)
     assert found
 
 
